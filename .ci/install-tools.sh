@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs every tool a fresh machine lacks to build and test EXITON.
+# Idempotent: each step checks first. See shared notes on the toolchain for why
+# cargo-leptos and wasm-bindgen-cli are built from patched lockfiles.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LEPTOS_VERSION=0.3.11
+# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock 2>/dev/null || true)
+WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
+
+with_browser=false
+[ "${1:-}" = "--with-browser" ] && with_browser=true
+
+log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
+
+# Installs a crate whose published lockfile pins something this toolchain or
+# registry cannot use: let the first install fail (it unpacks the source), then
+# re-pin one package and install from the patched copy.
+install_patched() {
+  local crate=$1 version=$2 pkg=$3 precise=$4
+  if cargo install "$crate" --version "$version" --locked >/tmp/install-$crate.log 2>&1; then
+    return 0
+  fi
+  local src
+  src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$crate-$version" 2>/dev/null | head -n1)
+  if [ -z "$src" ]; then
+    echo "cargo install $crate $version failed before unpacking its source; see /tmp/install-$crate.log" >&2
+    tail -n 20 "/tmp/install-$crate.log" >&2
+    return 1
+  fi
+  log "re-pinning $pkg to $precise for $crate (its lockfile does not build here)"
+  local work
+  work=$(mktemp -d)
+  cp -r "$src" "$work/"
+  # The build directory is removed afterwards: on a CI machine every
+  # gigabyte left behind is one the test build cannot use.
+  local rc=0
+  (cd "$work/$crate-$version" && cargo update -p "$pkg" --precise "$precise" && cargo install --path . --locked) || rc=$?
+  rm -rf "$work"
+  return $rc
+}
+
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+  log "adding wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes)"
+  install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+fi
+
+if $with_browser && ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Chromium is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/wasm-opt ]; then
+  log "installing npm packages (tailwind, binaryen, playwright-core)"
+  if [ -f package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+fi
+log "tools ready"

@@ -1,0 +1,61 @@
+//! The signed-in frame: the header with the user's name and sign-out, and a
+//! guard that sends signed-out visitors to the sign-in page.
+
+use domain::accounts::User;
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use crate::server_fns::{SignOut, current_user};
+
+/// Renders `children` with the signed-in user in context, or redirects to
+/// `/login`.
+#[component]
+pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| view! { <p class="p-8 text-slate-400">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => {
+                        provide_context(user.clone());
+                        view! {
+                            <AppHeader user />
+                            {children.read_value()()}
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(e) => view! { <p class="p-8 text-rose-300">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AppHeader(user: User) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let name = user.name.clone().unwrap_or_else(|| user.email.clone());
+    view! {
+        <header class="border-b border-white/10 bg-ink-900/80 backdrop-blur">
+            <div class="mx-auto flex max-w-7xl items-center justify-between gap-4 px-4 py-3">
+                <a href="/" class="flex items-baseline gap-2 font-semibold tracking-wide">
+                    <span class="text-brass-400">"EXITON"</span>
+                    <span class="hidden text-xs font-normal text-slate-400 sm:inline">
+                        "AI are band members; you conduct."
+                    </span>
+                </a>
+                <div class="flex items-center gap-1 text-sm sm:gap-3">
+                    <a href="/settings" class="btn-ghost" data-testid="settings-link">"Settings"</a>
+                    <span class="hidden max-w-[30vw] truncate text-slate-300 sm:inline" data-testid="user-name">{name}</span>
+                    <ActionForm action=sign_out>
+                        <button type="submit" class="btn-ghost" data-testid="sign-out">
+                            "Sign out"
+                        </button>
+                    </ActionForm>
+                </div>
+            </div>
+        </header>
+    }
+}

@@ -1,0 +1,78 @@
+//! Form widgets: a labelled input that shows its own validation error, and
+//! a note for errors that belong to no field.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The last error of an action, if any.
+pub type LastError = Signal<Option<AppError>>;
+
+/// A labelled input; `error` shows under it when it names this field.
+#[component]
+pub fn TextField(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: &'static str,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional, into)] value: String,
+    #[prop(default = true)] required: bool,
+    #[prop(into)] error: LastError,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let message = move || {
+        error
+            .get()
+            .filter(|e| e.field() == Some(name))
+            .map(|e| e.to_string())
+    };
+    view! {
+        <label for=id.clone() class="block text-sm text-slate-300">
+            {label}
+        </label>
+        <input
+            id=id
+            name=name
+            type=kind
+            autocomplete=autocomplete
+            placeholder=placeholder
+            value=value
+            required=required
+            aria-invalid=move || message().is_some().to_string()
+            class="input mt-1"
+        />
+        <Show when=move || message().is_some()>
+            <p class="mt-1 text-sm text-rose-300" role="alert" data-field-error=name>
+                {message}
+            </p>
+        </Show>
+    }
+}
+
+/// Shows an error that is not about a particular input.
+#[component]
+pub fn ErrorNote(#[prop(into)] error: LastError) -> impl IntoView {
+    let message = move || {
+        error
+            .get()
+            .filter(|e| e.field().is_none())
+            .map(|e| e.to_string())
+    };
+    view! {
+        <Show when=move || message().is_some()>
+            <p class="rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert">
+                {message}
+            </p>
+        </Show>
+    }
+}
+
+/// The error of an action's latest result, as a signal.
+pub fn last_error<T, S>(value: S) -> LastError
+where
+    T: 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned())))
+}

@@ -1,0 +1,125 @@
+//! The one error type of the server functions: the UI's side of the
+//! boundary (the REST API has `ApiError`). Internal details never cross it.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("please sign in")]
+    Unauthenticated,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyAttempts(u64),
+    #[error("something went wrong on our side; please try again")]
+    Internal,
+    #[error("could not reach the server: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// The field this error is about, for showing it next to the input.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod from_domain {
+    use domain::InvalidField;
+    use domain::accounts::AccountError;
+    use domain::budgets::BudgetError;
+    use domain::projects::ProjectError;
+    use domain::tasks::TaskError;
+
+    use super::AppError;
+
+    fn internal(cause: &(dyn std::error::Error + 'static)) -> AppError {
+        tracing::error!(error = %cause, "internal error in server function");
+        AppError::Internal
+    }
+
+    impl From<InvalidField> for AppError {
+        fn from(f: InvalidField) -> Self {
+            Self::Invalid {
+                message: f.to_string(),
+                field: f.field,
+            }
+        }
+    }
+
+    impl From<AccountError> for AppError {
+        fn from(e: AccountError) -> Self {
+            match e {
+                AccountError::InvalidField(f) => f.into(),
+                AccountError::EmailTaken => Self::Invalid {
+                    field: "email".into(),
+                    message: e.to_string(),
+                },
+                AccountError::InvalidCredentials => Self::Invalid {
+                    field: "password".into(),
+                    message: e.to_string(),
+                },
+                AccountError::TooManyAttempts { retry_after_secs } => {
+                    Self::TooManyAttempts(retry_after_secs)
+                }
+                AccountError::NotFound => Self::Unauthenticated,
+                AccountError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<BudgetError> for AppError {
+        fn from(e: BudgetError) -> Self {
+            match e {
+                BudgetError::InvalidField(f) => f.into(),
+                BudgetError::SessionLimitExceeded { .. }
+                | BudgetError::MonthlyLimitExceeded { .. }
+                | BudgetError::ReservationClosed => Self::Conflict(e.to_string()),
+                BudgetError::NoBudget | BudgetError::ReservationNotFound => {
+                    Self::NotFound("token budget".into())
+                }
+                BudgetError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<ProjectError> for AppError {
+        fn from(e: ProjectError) -> Self {
+            match e {
+                ProjectError::InvalidField(f) => f.into(),
+                ProjectError::NotFound => Self::NotFound("project".into()),
+                ProjectError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<TaskError> for AppError {
+        fn from(e: TaskError) -> Self {
+            match e {
+                TaskError::InvalidField(f) => f.into(),
+                TaskError::NotFound => Self::NotFound("task".into()),
+                TaskError::ProjectNotFound => Self::NotFound("project".into()),
+                TaskError::ProjectArchived => Self::Conflict(e.to_string()),
+                TaskError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+}

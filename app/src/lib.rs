@@ -1,0 +1,72 @@
+//! EXITON's UI: the HTML shell, the routes and the pages, rendered on the
+//! server and hydrated in the browser. Server functions (`server_fns`) are
+//! the UI's only way into the domain.
+
+pub mod error;
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+pub mod session;
+
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use pages::auth::{LoginPage, SignupPage};
+use pages::board::BoardPage;
+use pages::not_found::NotFound;
+use pages::projects::ProjectsPage;
+use pages::settings::SettingsPage;
+
+/// The document around the app, rendered once on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class="dark">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-ink-950 text-slate-100 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Runs only in the browser: a marker end-to-end tests wait for, proving
+    // the WebAssembly bundle has hydrated the page.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/exiton.css" />
+        <Title text="EXITON" />
+        <Router>
+            <main>
+                // Async SSR for pages that may redirect to sign-in, so the
+                // redirect can still be an HTTP 302.
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=ProjectsPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("/projects/:id") view=BoardPage ssr=SsrMode::Async />
+                    <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,528 @@
+//! A project's Task Board: four columns, create, edit, move (drag and drop,
+//! buttons, or Shift+←/→ on a focused card), delete, search. Every change
+//! is a plain form post first, so the board works before hydration; once
+//! hydrated, changes apply without a reload.
+
+use domain::projects::Project;
+use domain::tasks::{Task, TaskStatus};
+use leptos::ev::{DragEvent, KeyboardEvent};
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use uuid::Uuid;
+
+use crate::components::{ErrorNote, RequireUser, TextField, last_error};
+use crate::error::AppError;
+use crate::pages::not_found::NotFound;
+use crate::server_fns::{CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
+
+#[component]
+pub fn BoardPage() -> impl IntoView {
+    view! {
+        <RequireUser>
+            <Board />
+        </RequireUser>
+    }
+}
+
+/// The board's actions, shared with every column and card.
+#[derive(Clone, Copy)]
+struct BoardActions {
+    update: ServerAction<UpdateTask>,
+    delete: ServerAction<DeleteTask>,
+    /// The card to focus again once the board re-renders after a keyboard move.
+    refocus: RwSignal<Option<Uuid>>,
+}
+
+impl BoardActions {
+    fn move_task(self, id: Uuid, to: TaskStatus) {
+        self.update.dispatch(UpdateTask {
+            id,
+            title: None,
+            description: None,
+            status: Some(to),
+        });
+    }
+}
+
+#[component]
+fn Board() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let project_id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| Uuid::parse_str(&s).ok())
+    });
+    let search = Memo::new(move |_| query.read().get("q").unwrap_or_default());
+
+    let create = ServerAction::<CreateTask>::new();
+    let actions = BoardActions {
+        update: ServerAction::<UpdateTask>::new(),
+        delete: ServerAction::<DeleteTask>::new(),
+        refocus: RwSignal::new(None),
+    };
+    let project = Resource::new(
+        move || project_id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_project(id).await,
+                None => Err(AppError::NotFound("project".into())),
+            }
+        },
+    );
+    let tasks = Resource::new(
+        move || {
+            (
+                project_id.get(),
+                search.get(),
+                create.version().get(),
+                actions.update.version().get(),
+                actions.delete.version().get(),
+            )
+        },
+        |(id, q, ..)| async move {
+            match id {
+                Some(id) => list_tasks(id, (!q.trim().is_empty()).then_some(q)).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    );
+    let help_open = RwSignal::new(false);
+    install_shortcuts(help_open);
+
+    let create_error = last_error(create.value());
+    let update_error = last_error(actions.update.value());
+    let delete_error = last_error(actions.delete.value());
+
+    view! {
+        <Suspense fallback=|| view! { <p class="p-8 text-slate-400">"Loading board…"</p> }>
+            {move || Suspend::new(async move {
+                match project.await {
+                    Ok(p) => view! {
+                        <BoardHeader project=p.clone() search help_open />
+                        <ShortcutHelp open=help_open />
+                        <section class="mx-auto max-w-7xl px-4 pb-12">
+                            <NewTaskForm project_id=p.id create error=create_error />
+                            <div class="mt-3 space-y-2">
+                                <ErrorNote error=update_error />
+                                <ErrorNote error=delete_error />
+                            </div>
+                            <Transition fallback=|| view! { <p class="mt-6 text-slate-400">"Loading tasks…"</p> }>
+                                {move || Suspend::new(async move {
+                                    match tasks.await {
+                                        Ok(list) => view! { <Columns tasks=list actions /> }.into_any(),
+                                        Err(e) => view! { <p class="mt-6 text-rose-300">{e.to_string()}</p> }.into_any(),
+                                    }
+                                })}
+                            </Transition>
+                        </section>
+                    }.into_any(),
+                    Err(AppError::NotFound(_)) => view! { <NotFound /> }.into_any(),
+                    Err(e) => view! { <p class="p-8 text-rose-300">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn BoardHeader(project: Project, search: Memo<String>, help_open: RwSignal<bool>) -> impl IntoView {
+    let navigate = use_navigate();
+    let base = format!("/projects/{}", project.id);
+    let on_input = {
+        let base = base.clone();
+        move |ev: leptos::ev::Event| {
+            let q = event_target_value(&ev);
+            let url = if q.is_empty() {
+                base.clone()
+            } else {
+                format!("{base}?q={}", encode_query(&q))
+            };
+            navigate(
+                &url,
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    };
+    view! {
+        <div class="mx-auto flex max-w-7xl flex-wrap items-end justify-between gap-4 px-4 py-6">
+            <div>
+                <a href="/" class="text-sm text-slate-400 hover:text-slate-200">"← Projects"</a>
+                <h1 class="text-2xl font-semibold" data-testid="board-title">{project.name.clone()}</h1>
+                <span class=format!("badge badge-{}", project.status.as_str())>{project.status.as_str()}</span>
+            </div>
+            // A GET form: Enter searches even before hydration; once
+            // hydrated, typing filters as you go.
+            <div class="flex w-full items-center gap-2 sm:w-auto">
+            <form method="get" action=base role="search" class="w-full sm:w-72">
+                <label for="board-search" class="sr-only">"Search tasks"</label>
+                <input
+                    id="board-search"
+                    type="search"
+                    name="q"
+                    placeholder="Search tasks…"
+                    value=search.get_untracked()
+                    on:input=on_input
+                    class="input"
+                    data-testid="search"
+                    aria-keyshortcuts="/"
+                />
+            </form>
+            <button
+                type="button"
+                class="btn-icon"
+                aria-label="Keyboard shortcuts"
+                aria-keyshortcuts="?"
+                title="Keyboard shortcuts (?)"
+                on:click=move |_| help_open.update(|o| *o = !*o)
+                data-testid="shortcuts-button"
+            >
+                "?"
+            </button>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn NewTaskForm(
+    project_id: Uuid,
+    create: ServerAction<CreateTask>,
+    error: crate::components::LastError,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=create>
+            <input type="hidden" name="project_id" value=project_id.to_string() />
+            <div class="card flex flex-col gap-3 p-4 md:flex-row md:items-end" data-testid="new-task">
+                <div class="flex-1">
+                    <TextField label="New task" name="title" placeholder="What needs doing?" error />
+                </div>
+                <div class="flex-1">
+                    <label for="new-task-description" class="block text-sm text-slate-300">"Details (optional)"</label>
+                    <input id="new-task-description" name="description" class="input mt-1" />
+                </div>
+                <button type="submit" class="btn-primary" disabled=move || create.pending().get()>"Add task"</button>
+            </div>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn Columns(tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
+    // Columns are rebuilt whenever fresh tasks arrive: that is the moment to
+    // put focus back on a card moved by keyboard. The target is used once,
+    // so later reloads (a search keystroke) never steal focus. (Reading the
+    // tasks resource from an Effect instead would suspend the enclosing
+    // page on every reload.)
+    if let Some(id) = actions.refocus.get_untracked() {
+        actions.refocus.set(None);
+        request_animation_frame(move || focus_card(id));
+    }
+    view! {
+        <div class="mt-6 grid grid-cols-1 gap-4 md:grid-cols-2 xl:grid-cols-4" data-testid="board">
+            {TaskStatus::ALL
+                .into_iter()
+                .map(|status| {
+                    let column: Vec<Task> = tasks.iter().filter(|t| t.status == status).cloned().collect();
+                    view! { <Column status tasks=column actions /> }
+                })
+                .collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn Column(status: TaskStatus, tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
+    let over = RwSignal::new(false);
+    let on_drop = move |ev: DragEvent| {
+        ev.prevent_default();
+        over.set(false);
+        let id = ev
+            .data_transfer()
+            .and_then(|dt| dt.get_data("text/plain").ok())
+            .and_then(|s| Uuid::parse_str(&s).ok());
+        if let Some(id) = id {
+            actions.move_task(id, status);
+        }
+    };
+    let count = tasks.len();
+    view! {
+        <section
+            class="column"
+            class:column-over=move || over.get()
+            data-column=status.as_str()
+            aria-label=status.label()
+            on:dragover=move |ev: DragEvent| {
+                ev.prevent_default();
+                over.set(true);
+            }
+            on:dragleave=move |_| over.set(false)
+            on:drop=on_drop
+        >
+            <h2 class="flex items-center justify-between text-sm font-semibold uppercase tracking-wider text-slate-300">
+                {status.label()}
+                <span class="rounded-full bg-white/10 px-2 text-xs" data-testid="count">{count}</span>
+            </h2>
+            <ul class="mt-3 min-h-16 space-y-3">
+                {tasks.into_iter().map(|task| view! { <Card task actions /> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn Card(task: Task, actions: BoardActions) -> impl IntoView {
+    let id = task.id;
+    let status = task.status;
+    let id_text = id.to_string();
+    let on_keydown = move |ev: KeyboardEvent| {
+        // Shortcuts never fire while the user types in the edit form.
+        if !ev.shift_key() || typing(&ev) {
+            return;
+        }
+        let to = match ev.key().as_str() {
+            "ArrowRight" => status.next(),
+            "ArrowLeft" => status.previous(),
+            _ => None,
+        };
+        if let Some(to) = to {
+            ev.prevent_default();
+            actions.refocus.set(Some(id));
+            actions.move_task(id, to);
+        }
+    };
+    let on_dragstart = {
+        let id_text = id_text.clone();
+        move |ev: DragEvent| {
+            if let Some(dt) = ev.data_transfer() {
+                let _ = dt.set_data("text/plain", &id_text);
+                dt.set_effect_allowed("move");
+            }
+        }
+    };
+    let label = format!(
+        "{} — {}. Shift+Left or Shift+Right moves it.",
+        task.title,
+        status.label()
+    );
+    let delete_label = format!("Delete {}", task.title);
+    let title = task.title;
+    let description = task.description;
+    let has_description = !description.is_empty();
+    let description_text = description.clone();
+    let (card_id, delete_id, edit_id) = (id_text.clone(), id_text.clone(), id_text);
+    view! {
+        <li
+            class="task-card"
+            draggable="true"
+            tabindex="0"
+            data-task-id=card_id
+            data-status=status.as_str()
+            aria-label=label
+            on:dragstart=on_dragstart
+            on:keydown=on_keydown
+        >
+            <h3 class="font-medium leading-snug" data-testid="task-title">{title.clone()}</h3>
+            {has_description.then(|| view! {
+                <p class="mt-1 line-clamp-3 whitespace-pre-line text-sm text-slate-400">{description_text}</p>
+            })}
+            <div class="mt-3 flex flex-wrap items-center gap-1">
+                {status.previous().map(|to| view! { <MoveButton id to arrow="←" actions /> })}
+                {status.next().map(|to| view! { <MoveButton id to arrow="→" actions /> })}
+                <ActionForm action=actions.delete>
+                    <input type="hidden" name="id" value=delete_id />
+                    <button type="submit" class="btn-icon text-rose-300" aria-label=delete_label>"✕"</button>
+                </ActionForm>
+            </div>
+            <details class="mt-2 text-sm">
+                <summary class="cursor-pointer text-slate-400 hover:text-slate-200">"Edit"</summary>
+                <ActionForm action=actions.update>
+                    <input type="hidden" name="id" value=edit_id />
+                    <div class="mt-2 space-y-2">
+                        <input name="title" value=title required class="input" aria-label="Title" />
+                        <textarea name="description" rows="3" class="input" aria-label="Description">{description}</textarea>
+                        <button type="submit" class="btn-secondary">"Save"</button>
+                    </div>
+                </ActionForm>
+            </details>
+        </li>
+    }
+}
+
+#[component]
+fn MoveButton(
+    id: Uuid,
+    to: TaskStatus,
+    arrow: &'static str,
+    actions: BoardActions,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=actions.update>
+            <input type="hidden" name="id" value=id.to_string() />
+            <input type="hidden" name="status" value=to.as_str() />
+            <button type="submit" class="btn-icon" aria-label=format!("Move to {}", to.label()) title=format!("Move to {}", to.label())>
+                {arrow}
+            </button>
+        </ActionForm>
+    }
+}
+
+/// Whether the key event comes from a text control.
+fn typing(ev: &KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
+}
+
+fn focus_card(id: Uuid) {
+    use wasm_bindgen::JsCast;
+    let selector = format!("[data-task-id='{id}']");
+    if let Ok(Some(el)) = document().query_selector(&selector)
+        && let Ok(el) = el.dyn_into::<web_sys::HtmlElement>()
+    {
+        let _ = el.focus();
+    }
+}
+
+/// The board's keyboard grammar (never while typing in a field):
+/// `/` search, `c` new task, `j`/`k` next/previous card, `?` this help,
+/// `Escape` closes it. Moving a focused card is the card's own Shift+←/→.
+const SHORTCUTS: [(&str, &str); 6] = [
+    ("/", "Search tasks"),
+    ("C", "New task"),
+    ("J / K", "Next / previous card"),
+    (
+        "Shift + ← / →",
+        "Move the focused card to the previous / next column",
+    ),
+    ("?", "Show or hide this help"),
+    ("Esc", "Close this help"),
+];
+
+fn install_shortcuts(help_open: RwSignal<bool>) {
+    let handle = window_event_listener(leptos::ev::keydown, move |ev: KeyboardEvent| {
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() || typing(&ev) {
+            return;
+        }
+        let handled = match ev.key().as_str() {
+            "/" => focus_selector("#board-search"),
+            "c" | "C" => focus_selector("#field-title"),
+            "j" | "J" => focus_sibling_card(1),
+            "k" | "K" => focus_sibling_card(-1),
+            "?" => {
+                help_open.update(|o| *o = !*o);
+                true
+            }
+            "Escape" if help_open.get_untracked() => {
+                help_open.set(false);
+                true
+            }
+            _ => false,
+        };
+        if handled {
+            ev.prevent_default();
+        }
+    });
+    on_cleanup(move || handle.remove());
+}
+
+#[component]
+fn ShortcutHelp(open: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <Show when=move || open.get()>
+            <div
+                class="fixed inset-0 z-20 flex items-center justify-center bg-black/60 p-4"
+                on:click=move |_| open.set(false)
+            >
+                <div
+                    class="card w-full max-w-sm p-5"
+                    role="dialog"
+                    aria-modal="true"
+                    aria-labelledby="shortcuts-title"
+                    data-testid="shortcuts"
+                    on:click=|ev| ev.stop_propagation()
+                >
+                    <h2 id="shortcuts-title" class="text-lg font-semibold">"Keyboard shortcuts"</h2>
+                    <dl class="mt-4 grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+                        {SHORTCUTS
+                            .into_iter()
+                            .map(|(keys, what)| view! {
+                                <dt><kbd class="rounded border border-white/20 bg-ink-800 px-1.5 py-0.5 font-mono text-xs">{keys}</kbd></dt>
+                                <dd class="text-slate-300">{what}</dd>
+                            })
+                            .collect_view()}
+                    </dl>
+                    <button type="button" class="btn-secondary mt-5 w-full" on:click=move |_| open.set(false)>"Close"</button>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+fn focus_selector(selector: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    match document().query_selector(selector) {
+        Ok(Some(el)) => el
+            .dyn_into::<web_sys::HtmlElement>()
+            .is_ok_and(|el| el.focus().is_ok()),
+        _ => false,
+    }
+}
+
+/// Moves focus `step` cards forward (1) or back (-1) in reading order,
+/// starting from the first card when none has focus.
+fn focus_sibling_card(step: isize) -> bool {
+    use wasm_bindgen::JsCast;
+    let Ok(cards) = document().query_selector_all("li.task-card") else {
+        return false;
+    };
+    let cards: Vec<web_sys::HtmlElement> = (0..cards.length())
+        .filter_map(|i| cards.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect();
+    if cards.is_empty() {
+        return false;
+    }
+    let active = document().active_element();
+    let current = cards
+        .iter()
+        .position(|c| active.as_ref().is_some_and(|a| a.is_same_node(Some(c))));
+    let last = cards.len() - 1;
+    let next = match current {
+        None => 0,
+        Some(i) => i.saturating_add_signed(step).min(last),
+    };
+    cards.get(next).is_some_and(|c| c.focus().is_ok())
+}
+
+/// Percent-encodes a query value (what `encodeURIComponent` does).
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_query;
+
+    #[test]
+    fn encodes_like_encode_uri_component() {
+        assert_eq!(encode_query("fix login"), "fix%20login");
+        assert_eq!(encode_query("a&b=c"), "a%26b%3Dc");
+        assert_eq!(encode_query("é"), "%C3%A9");
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per page.
+
+pub mod auth;
+pub mod board;
+pub mod not_found;
+pub mod projects;
+pub mod settings;

@@ -1,0 +1,343 @@
+//! Server functions: the UI's calls into the domain. Each is a few lines —
+//! authenticate, call a use case, return domain types (which serialise).
+
+use domain::accounts::User;
+use domain::projects::{Project, ProjectStatus};
+use domain::tasks::{Task, TaskStatus};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+mod ctx {
+    use domain::Services;
+    use leptos::prelude::use_context;
+    use tower_sessions::Session;
+    use uuid::Uuid;
+
+    use crate::error::AppError;
+
+    pub fn services() -> Result<Services, AppError> {
+        use_context::<Services>().ok_or_else(|| {
+            tracing::error!("Services missing from Leptos context");
+            AppError::Internal
+        })
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>().await.map_err(|e| {
+            tracing::error!(error = %e, "session layer missing");
+            AppError::Internal
+        })
+    }
+
+    pub async fn user_id() -> Result<Uuid, AppError> {
+        crate::session::current_user_id(&session().await?)
+            .await
+            .ok_or_else(|| fail(AppError::Unauthenticated))
+    }
+
+    /// Converts a domain error and gives the response a matching status, so
+    /// a refused input is a 4xx, not a logged 500. Plain HTML form posts keep
+    /// leptos' redirect back to the page instead.
+    pub fn fail(e: impl Into<AppError>) -> AppError {
+        let e: AppError = e.into();
+        let status = match &e {
+            AppError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            AppError::NotFound(_) => http::StatusCode::NOT_FOUND,
+            AppError::Invalid { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => http::StatusCode::CONFLICT,
+            AppError::TooManyAttempts(_) => http::StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal | AppError::Transport(_) => return e,
+        };
+        let form_post = use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|a| a.contains("text/html"))
+            })
+            .unwrap_or(false);
+        if !form_post && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+        e
+    }
+
+    pub fn store_failed(e: tower_sessions::session::Error) -> AppError {
+        tracing::error!(error = %e, "session store failed");
+        AppError::Internal
+    }
+
+    /// The caller's address, for sign-in throttling.
+    pub fn client() -> String {
+        use_context::<http::request::Parts>()
+            .map_or_else(|| "unknown".to_owned(), |p| crate::session::client_addr(&p))
+    }
+}
+
+/// The signed-in user, or `None`.
+#[server]
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    let Some(id) = crate::session::current_user_id(&ctx::session().await?).await else {
+        return Ok(None);
+    };
+    match ctx::services()?.accounts.get(id).await {
+        Ok(user) => Ok(Some(user)),
+        Err(domain::accounts::AccountError::NotFound) => Ok(None),
+        Err(e) => Err(ctx::fail(e)),
+    }
+}
+
+#[server]
+pub async fn sign_up(email: String, password: String, name: String) -> Result<(), AppError> {
+    let user = ctx::services()?
+        .accounts
+        .sign_up(domain::accounts::SignUp {
+            email,
+            password,
+            name,
+        })
+        .await
+        .map_err(ctx::fail)?;
+    crate::session::begin(&ctx::session().await?, user.id)
+        .await
+        .map_err(ctx::store_failed)?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
+    let user = ctx::services()?
+        .accounts
+        .sign_in(&email, &password, &ctx::client())
+        .await
+        .map_err(ctx::fail)?;
+    crate::session::begin(&ctx::session().await?, user.id)
+        .await
+        .map_err(ctx::store_failed)?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn sign_out() -> Result<(), AppError> {
+    crate::session::end(&ctx::session().await?)
+        .await
+        .map_err(ctx::store_failed)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server]
+pub async fn list_projects() -> Result<Vec<Project>, AppError> {
+    ctx::services()?
+        .projects
+        .list(ctx::user_id().await?)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn get_project(id: Uuid) -> Result<Project, AppError> {
+    ctx::services()?
+        .projects
+        .get(ctx::user_id().await?, id)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn create_project(
+    name: String,
+    description: Option<String>,
+) -> Result<Project, AppError> {
+    let input = domain::projects::NewProject { name, description };
+    ctx::services()?
+        .projects
+        .create(ctx::user_id().await?, input)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn update_project(
+    id: Uuid,
+    name: Option<String>,
+    description: Option<String>,
+    status: Option<ProjectStatus>,
+) -> Result<Project, AppError> {
+    let patch = domain::projects::ProjectPatch {
+        name,
+        description,
+        status,
+    };
+    ctx::services()?
+        .projects
+        .update(ctx::user_id().await?, id, patch)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn list_tasks(project_id: Uuid, q: Option<String>) -> Result<Vec<Task>, AppError> {
+    let query = domain::tasks::TaskQuery {
+        search: q.as_deref().and_then(domain::tasks::SearchTerms::parse),
+        status: None,
+    };
+    ctx::services()?
+        .tasks
+        .list(ctx::user_id().await?, project_id, &query)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn create_task(
+    project_id: Uuid,
+    title: String,
+    description: Option<String>,
+) -> Result<Task, AppError> {
+    let input = domain::tasks::NewTask {
+        title,
+        description,
+        status: None,
+    };
+    ctx::services()?
+        .tasks
+        .create(ctx::user_id().await?, project_id, input)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn update_task(
+    id: Uuid,
+    title: Option<String>,
+    description: Option<String>,
+    status: Option<TaskStatus>,
+) -> Result<Task, AppError> {
+    let patch = domain::tasks::TaskPatch {
+        title,
+        description,
+        status,
+    };
+    ctx::services()?
+        .tasks
+        .update(ctx::user_id().await?, id, patch)
+        .await
+        .map_err(ctx::fail)
+}
+
+#[server]
+pub async fn delete_task(id: Uuid) -> Result<(), AppError> {
+    ctx::services()?
+        .tasks
+        .delete(ctx::user_id().await?, id)
+        .await
+        .map_err(ctx::fail)
+}
+
+/// The settings page's data: the user's AI preferences, which provider each
+/// role resolves to and why, and what this server has configured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AiSettings {
+    pub preferences: domain::accounts::AiPreferences,
+    pub bindings: Vec<domain::band::Binding>,
+    pub available: Vec<domain::band::ProviderKind>,
+}
+
+#[server]
+pub async fn get_ai_settings() -> Result<AiSettings, AppError> {
+    let services = ctx::services()?;
+    let user = services
+        .accounts
+        .get(ctx::user_id().await?)
+        .await
+        .map_err(ctx::fail)?;
+    let catalog = services.band.catalog();
+    Ok(AiSettings {
+        bindings: domain::band::binding::bindings(&user.ai_preferences, &catalog),
+        available: catalog.available,
+        preferences: user.ai_preferences,
+    })
+}
+
+/// Saves the AI preferences. Providers arrive as their names (`""` = let
+/// EXITON choose), as a plain form posts them.
+#[server]
+pub async fn save_ai_settings(
+    coder: String,
+    reviewer: String,
+    designer: String,
+    conductor: String,
+    tone: String,
+    confidence_threshold: String,
+) -> Result<(), AppError> {
+    use domain::band::ProviderKind;
+    let provider = |field: &str, value: &str| -> Result<Option<ProviderKind>, AppError> {
+        match value {
+            "" => Ok(None),
+            v => ProviderKind::parse(v).map(Some).ok_or_else(|| {
+                ctx::fail(domain::InvalidField::new(
+                    field,
+                    "must be claude, gpt, gemini or local",
+                ))
+            }),
+        }
+    };
+    let threshold: f64 = confidence_threshold.trim().parse().map_err(|_| {
+        ctx::fail(domain::InvalidField::new(
+            "confidence_threshold",
+            "must be a number between 0 and 1",
+        ))
+    })?;
+    let preferences = domain::accounts::AiPreferences {
+        default_coder: provider("coder", &coder)?,
+        default_reviewer: provider("reviewer", &reviewer)?,
+        default_designer: provider("designer", &designer)?,
+        default_conductor: provider("conductor", &conductor)?,
+        tone: domain::accounts::Tone::parse(&tone).ok_or_else(|| {
+            ctx::fail(domain::InvalidField::new(
+                "tone",
+                "must be formal, casual or bebop",
+            ))
+        })?,
+        confidence_threshold: threshold,
+    };
+    ctx::services()?
+        .accounts
+        .update_preferences(ctx::user_id().await?, preferences)
+        .await
+        .map_err(ctx::fail)?;
+    Ok(())
+}
+
+/// Every configured provider's health, for the console panel.
+#[server]
+pub async fn provider_status() -> Result<Vec<domain::band::ProviderStatus>, AppError> {
+    ctx::user_id().await?;
+    Ok(ctx::services()?.band.status())
+}
+
+/// Closes a provider's circuit by hand.
+#[server]
+pub async fn reset_provider(name: String) -> Result<(), AppError> {
+    ctx::user_id().await?;
+    if !ctx::services()?.band.reset(&name) {
+        return Err(ctx::fail(AppError::NotFound("provider".into())));
+    }
+    Ok(())
+}
+
+/// The user's token budget for this month.
+#[server]
+pub async fn my_budget() -> Result<domain::budgets::TokenBudget, AppError> {
+    ctx::services()?
+        .budgets
+        .current(ctx::user_id().await?)
+        .await
+        .map_err(ctx::fail)
+}

@@ -1,0 +1,76 @@
+//! How a provider call can fail, in terms the resilience layer acts on:
+//! retry (and when), fail over, or give up.
+
+use std::time::Duration;
+
+use super::TokenUsage;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// 429: slow down; `retry_after` when the provider said how long.
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 529 (Anthropic) or 503: the provider is overloaded.
+    #[error("provider overloaded")]
+    Overloaded { retry_after: Option<Duration> },
+    /// Other 5xx.
+    #[error("provider server error {status}")]
+    Server { status: u16, message: String },
+    /// No answer (or no next chunk) within the deadline.
+    #[error("provider timed out")]
+    Timeout,
+    /// The stream broke after it started: the text so far and the usage the
+    /// provider had reported are kept, so the attempt can be recorded.
+    #[error("stream interrupted: {reason}")]
+    StreamInterrupted {
+        reason: String,
+        partial: String,
+        usage: TokenUsage,
+    },
+    /// The body did not parse as the vendor's format (or had the wrong
+    /// content type).
+    #[error("malformed provider response: {0}")]
+    Malformed(String),
+    /// 401/403: the key is missing or wrong. Retrying will not help.
+    #[error("provider refused the credentials")]
+    Unauthorized,
+    /// 400/404/422: the request itself is wrong. Retrying will not help.
+    #[error("provider refused the request: {0}")]
+    InvalidRequest(String),
+    /// Could not connect at all.
+    #[error("provider unreachable: {0}")]
+    Unreachable(String),
+}
+
+impl ProviderError {
+    /// Whether the same call may succeed if tried again (here or on the
+    /// same provider after a wait).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Self::Unauthorized | Self::InvalidRequest(_))
+    }
+
+    /// The wait the provider asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Overloaded { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_and_bad_requests_are_not_retried() {
+        assert!(!ProviderError::Unauthorized.is_transient());
+        assert!(!ProviderError::InvalidRequest("x".into()).is_transient());
+        assert!(ProviderError::Timeout.is_transient());
+        assert!(ProviderError::Overloaded { retry_after: None }.is_transient());
+        let rl = ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(rl.retry_after(), Some(Duration::from_secs(3)));
+    }
+}

@@ -1,0 +1,163 @@
+//! The event envelope (spec `BaseEvent`) and the typed payloads.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::SubscriptionTier;
+use crate::projects::{Project, ProjectStatus};
+use crate::tasks::{Task, TaskStatus};
+
+/// Which aggregate an event belongs to; stored as text in `events.aggregate_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggregateType {
+    User,
+    Project,
+    Task,
+    #[serde(rename = "AISession")]
+    AiSession,
+    Review,
+    Budget,
+}
+
+impl AggregateType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::Project => "Project",
+            Self::Task => "Task",
+            Self::AiSession => "AISession",
+            Self::Review => "Review",
+            Self::Budget => "Budget",
+        }
+    }
+}
+
+/// What happened. Serialised with an internal `type` tag as the event payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum DomainEvent {
+    UserRegistered {
+        email: String,
+        tier: SubscriptionTier,
+    },
+    AiPreferencesChanged {
+        preferences: crate::accounts::AiPreferences,
+    },
+    ProjectCreated {
+        project: Project,
+    },
+    ProjectUpdated {
+        project: Project,
+        changed: Vec<String>,
+    },
+    ProjectArchived {
+        project_id: Uuid,
+        previous_status: ProjectStatus,
+    },
+    ProjectDeleted {
+        project_id: Uuid,
+    },
+    TaskCreated {
+        task: Task,
+    },
+    TaskUpdated {
+        task: Task,
+        changed: Vec<String>,
+    },
+    TaskMoved {
+        task_id: Uuid,
+        project_id: Uuid,
+        from: TaskStatus,
+        to: TaskStatus,
+    },
+    TaskDeleted {
+        task_id: Uuid,
+        project_id: Uuid,
+    },
+    AiSessionStarted {
+        session_id: Uuid,
+        project_id: Uuid,
+        task_id: Option<Uuid>,
+        intent: crate::sessions::Intent,
+        reserved_tokens: i64,
+    },
+    AiSessionStatusChanged {
+        session_id: Uuid,
+        from: crate::sessions::SessionStatus,
+        to: crate::sessions::SessionStatus,
+        reason: Option<String>,
+    },
+    AgentInvoked {
+        session_id: Uuid,
+        invocation_id: Uuid,
+        agent: crate::band::ProviderKind,
+        role: crate::band::AgentRole,
+        confidence: f64,
+        tokens_used: i64,
+        execution_time_ms: i64,
+        failed: bool,
+    },
+    /// A reservation was refused (spec `TokenBudgetExceededEvent`); `limit`
+    /// is `session_limit` or `monthly_limit`.
+    TokenBudgetExceeded {
+        tier: SubscriptionTier,
+        limit: String,
+        requested: i64,
+        remaining: i64,
+        max_session_tokens: i64,
+    },
+}
+
+impl DomainEvent {
+    /// The event's `type`, as stored in `events.event_type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::UserRegistered { .. } => "UserRegistered",
+            Self::AiPreferencesChanged { .. } => "AIPreferencesChanged",
+            Self::ProjectCreated { .. } => "ProjectCreated",
+            Self::ProjectUpdated { .. } => "ProjectUpdated",
+            Self::ProjectArchived { .. } => "ProjectArchived",
+            Self::ProjectDeleted { .. } => "ProjectDeleted",
+            Self::TaskCreated { .. } => "TaskCreated",
+            Self::TaskUpdated { .. } => "TaskUpdated",
+            Self::TaskMoved { .. } => "TaskMoved",
+            Self::TaskDeleted { .. } => "TaskDeleted",
+            Self::TokenBudgetExceeded { .. } => "TokenBudgetExceeded",
+            Self::AiSessionStarted { .. } => "AISessionStarted",
+            Self::AiSessionStatusChanged { .. } => "AISessionStatusChanged",
+            Self::AgentInvoked { .. } => "AgentInvoked",
+        }
+    }
+}
+
+/// An event ready to append: identity, aggregate, actor and time around the payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub id: Uuid,
+    pub aggregate_id: Uuid,
+    pub aggregate_type: AggregateType,
+    pub user_id: Option<Uuid>,
+    pub timestamp: DateTime<Utc>,
+    pub event: DomainEvent,
+}
+
+impl EventEnvelope {
+    /// Wraps `event` for `aggregate`, caused by `user_id`, at `timestamp`.
+    pub fn new(
+        aggregate_type: AggregateType,
+        aggregate_id: Uuid,
+        user_id: Uuid,
+        timestamp: DateTime<Utc>,
+        event: DomainEvent,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            aggregate_id,
+            aggregate_type,
+            user_id: Some(user_id),
+            timestamp,
+            event,
+        }
+    }
+}

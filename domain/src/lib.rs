@@ -1,0 +1,41 @@
+//! EXITON's pure domain: the model, the use cases and the ports (traits) that
+//! adapters implement. Nothing here knows about HTTP, SQL, Leptos or tokio, so
+//! the same rules hold whether a change arrives from the UI, the REST API or a
+//! test.
+//!
+//! One folder per bounded context: `model` (entities and validated value
+//! objects), `ports` (what the context needs from the outside world),
+//! `service` (use cases) and `error`.
+
+pub mod accounts;
+pub mod band;
+pub mod budgets;
+pub mod events;
+pub mod projects;
+pub mod sessions;
+pub mod tasks;
+pub mod validation;
+
+/// Opaque error carried by the `Unexpected` variants: an adapter failure the
+/// domain cannot act on (a lost connection, a corrupt row).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+pub use validation::InvalidField;
+
+/// The use cases, bundled for dependency injection: the server builds one
+/// from its adapters and hands it to the REST handlers and, as Leptos
+/// context, to the server functions.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: accounts::AccountService,
+    /// The configured AI providers, their locked models and resilience state.
+    pub band: band::Band,
+    pub budgets: budgets::BudgetService,
+    pub projects: projects::ProjectService,
+    pub tasks: tasks::TaskService,
+}
+
+#[cfg(test)]
+mod board_tests;
+#[cfg(test)]
+mod testing;

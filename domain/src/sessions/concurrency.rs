@@ -1,0 +1,144 @@
+//! The two combinators the conductor needs, without a runtime dependency:
+//! `join_all` runs the band's agents concurrently and waits for every one
+//! (allSettled: one failing never cancels the others), and `with_deadline`
+//! gives an agent a time limit using the `Sleeper` port.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::band::Sleeper;
+
+/// Polls every future until all are done; outputs keep the input order.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut all_done = true;
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(outputs.iter_mut().filter_map(Option::take).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// `Some(output)` if `future` finishes within `limit`, `None` otherwise
+/// (the future is then dropped, cancelling it).
+pub async fn with_deadline<F: Future>(
+    future: F,
+    limit: Duration,
+    sleeper: &dyn Sleeper,
+) -> Option<F::Output> {
+    let mut future = Box::pin(future);
+    let mut timer = sleeper.sleep(limit);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+
+    struct TokioSleeper;
+
+    #[async_trait]
+    impl Sleeper for TokioSleeper {
+        async fn sleep(&self, duration: Duration) {
+            tokio::time::sleep(duration).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn join_all_runs_concurrently_and_keeps_order() {
+        let started = tokio::time::Instant::now();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = [30u64, 10, 20]
+            .into_iter()
+            .map(|ms| {
+                let (running, peak) = (running.clone(), peak.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    ms
+                }
+            })
+            .collect();
+        assert_eq!(join_all(jobs).await, [30, 10, 20]);
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            3,
+            "all three were in flight at once"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(30),
+            "as long as the slowest, not the sum"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_failure_does_not_sink_the_others() {
+        type Job = std::pin::Pin<Box<dyn Future<Output = Result<u8, &'static str>>>>;
+        let jobs: Vec<Job> = vec![
+            Box::pin(async { Ok(1) }),
+            Box::pin(async { Err("provider down") }),
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(3)
+            }),
+        ];
+        assert_eq!(join_all(jobs).await, [Ok(1), Err("provider down"), Ok(3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_cut_slow_agents_only() {
+        let fast = with_deadline(async { 7 }, Duration::from_millis(10), &TokioSleeper).await;
+        assert_eq!(fast, Some(7));
+        let slow = with_deadline(
+            async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                8
+            },
+            Duration::from_millis(10),
+            &TokioSleeper,
+        )
+        .await;
+        assert_eq!(slow, None);
+        assert!(
+            join_all(Vec::<std::future::Ready<u8>>::new())
+                .await
+                .is_empty()
+        );
+    }
+}

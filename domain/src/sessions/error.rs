@@ -1,0 +1,24 @@
+//! What can go wrong with sessions.
+
+use super::SessionStatus;
+use crate::{BoxError, InvalidField};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    InvalidField(#[from] InvalidField),
+    /// Absent, or someone else's.
+    #[error("session not found")]
+    NotFound,
+    /// The requested change is not allowed from the current status.
+    #[error("a session cannot go from {from:?} to {to:?}")]
+    InvalidTransition {
+        from: SessionStatus,
+        to: SessionStatus,
+    },
+    /// Someone else changed the session first; `actual` is its status now.
+    #[error("the session is already {actual:?}")]
+    Conflict { actual: SessionStatus },
+    #[error("unexpected session error")]
+    Unexpected(#[source] BoxError),
+}

@@ -1,0 +1,37 @@
+//! Storage port for tasks. Every write carries its event(s).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Task, TaskError, TaskQuery};
+use crate::events::EventEnvelope;
+
+#[async_trait]
+pub trait TaskRepository: Send + Sync {
+    /// # Errors
+    /// `ProjectNotFound` if the project vanished meanwhile; `Unexpected` otherwise.
+    async fn insert(&self, task: &Task, event: &EventEnvelope) -> Result<(), TaskError>;
+
+    /// Overwrites the task's mutable fields.
+    ///
+    /// # Errors
+    /// `NotFound` if it vanished meanwhile; `Unexpected` otherwise.
+    async fn update(&self, task: &Task, events: &[EventEnvelope]) -> Result<(), TaskError>;
+
+    /// # Errors
+    /// `NotFound` if it vanished meanwhile; `Unexpected` otherwise.
+    async fn delete(&self, task: &Task, event: &EventEnvelope) -> Result<(), TaskError>;
+
+    /// The task if it exists **and** its project belongs to `owner_id`.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn find(&self, owner_id: Uuid, id: Uuid) -> Result<Option<Task>, TaskError>;
+
+    /// Tasks of one project matching `query`, oldest first. The caller has
+    /// already checked the project belongs to the user.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn list(&self, project_id: Uuid, query: &TaskQuery) -> Result<Vec<Task>, TaskError>;
+}

@@ -1,0 +1,63 @@
+// AI settings: choose providers per role, tone and the review threshold;
+// the page says which provider each role actually uses and why; bad input
+// is refused with a message; the choice persists.
+
+import assert from 'node:assert/strict';
+
+import { BASE, apiSignUp, e2e, eventually, newUser, waitForHydration } from './helpers.mjs';
+
+e2e('AI settings: bindings explained, saved, validated', async ({ open }) => {
+  const context = await open();
+  await apiSignUp(context.request, newUser('conductor'));
+  const page = await context.newPage();
+  await page.goto(`${BASE}/`);
+  await waitForHydration(page);
+  await page.getByTestId('settings-link').click();
+  await page.waitForURL(`${BASE}/settings`);
+  await page.getByRole('heading', { name: 'AI settings' }).waitFor();
+
+  // This test server has no provider configured: every role says so. (The
+  // settings load after the client-side navigation: wait for them.)
+  const bindings = page.getByTestId('binding');
+  await bindings.first().waitFor();
+  assert.equal(await bindings.count(), 4);
+  assert.match(await bindings.first().textContent(), /no AI provider is configured/);
+  // The provider health panel says the same, with what to set.
+  await eventually(async () =>
+    assert.match(await page.getByTestId('provider-health').textContent(), /No AI provider is configured on this server/),
+  );
+
+  // A new user's month: nothing used yet, the free tier's limits shown.
+  await eventually(async () =>
+    assert.match(await page.getByTestId('budget').textContent(), /0 of 100,000 tokens used this month/),
+  );
+
+  await page.locator('#role-coder').selectOption('claude');
+  await page.locator('#role-designer').selectOption('gemini');
+  await page.locator('#tone').selectOption('casual');
+  await page.locator('#confidence_threshold').fill('0.9');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByTestId('saved').waitFor();
+
+  // Out of range: refused, shown next to the field, nothing saved.
+  await page.locator('#confidence_threshold').fill('1.5');
+  // The browser's own min/max check would block the form; bypass it to reach the server's.
+  await page.evaluate(() => document.querySelector('#confidence_threshold').closest('form').setAttribute('novalidate', ''));
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.locator('[data-field-error="confidence_threshold"]').waitFor();
+
+  await page.reload();
+  await waitForHydration(page);
+  await page.locator('#role-coder').waitFor();
+  assert.equal(await page.locator('#role-coder').inputValue(), 'claude');
+  assert.equal(await page.locator('#role-designer').inputValue(), 'gemini');
+  assert.equal(await page.locator('#role-reviewer').inputValue(), '');
+  assert.equal(await page.locator('#tone').inputValue(), 'casual');
+  assert.equal(await page.locator('#confidence_threshold').inputValue(), '0.9');
+  // The unconfigured choice is explained on the page.
+  assert.match(await page.locator('[data-role="coder"]').textContent(), /not configured/);
+
+  const me = await (await context.request.get(`${BASE}/api/v1/auth/me`)).json();
+  await eventually(async () => assert.equal(me.ai_preferences.default_coder, 'claude'));
+  assert.equal(me.ai_preferences.confidence_threshold, 0.9);
+});

@@ -1,0 +1,42 @@
+//! EXITON's database schema as ordered sea-orm migrations, for SQLite and
+//! PostgreSQL alike.
+//!
+//! Tables are built with the sea-query schema builder so one definition
+//! serves both backends; raw SQL appears only where a backend needs a
+//! feature the builder cannot express (full-text search, append-only
+//! triggers). Migrations are grouped by bounded context and listed in
+//! dependency order: later ones reference tables of earlier ones, and `down`
+//! runs in reverse.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_users_and_token_budgets;
+mod m20261125_000002_create_projects_and_tasks;
+mod m20261125_000003_create_ai_sessions_and_agent_invocations;
+mod m20261125_000004_create_human_reviews_and_intervention_points;
+mod m20261125_000005_create_events;
+mod m20261125_000006_create_api_keys;
+mod m20261125_000007_create_tower_sessions;
+mod m20261125_000008_create_token_reservations;
+mod m20261125_000009_create_model_version_log;
+
+/// Applies (or rolls back) every EXITON migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users_and_token_budgets::Migration),
+            Box::new(m20261125_000002_create_projects_and_tasks::Migration),
+            Box::new(m20261125_000003_create_ai_sessions_and_agent_invocations::Migration),
+            Box::new(m20261125_000004_create_human_reviews_and_intervention_points::Migration),
+            Box::new(m20261125_000005_create_events::Migration),
+            Box::new(m20261125_000006_create_api_keys::Migration),
+            Box::new(m20261125_000007_create_tower_sessions::Migration),
+            Box::new(m20261125_000008_create_token_reservations::Migration),
+            Box::new(m20261125_000009_create_model_version_log::Migration),
+        ]
+    }
+}

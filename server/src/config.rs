@@ -1,0 +1,284 @@
+//! Typed configuration, read once from the environment (and `.env` in
+//! development). Defaults make a bare `cargo leptos serve` work: a SQLite
+//! file under `./data`, in-process everything.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use domain::band::binding::BOUND_ROLES;
+use domain::band::{ModelLock, ProviderKind};
+
+use crate::outbound::ai::ProviderConfig;
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// Secure when `EXITON_PUBLIC_URL` is https.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://...` or `postgres://...`; may embed a password, so never printed.
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    /// The URL users reach the app at (scheme://host[:port]); also an allowed
+    /// `Origin` for state-changing requests.
+    pub public_url: Option<String>,
+    pub cookie_secure: CookieSecure,
+    pub session_days: i64,
+    pub max_body_bytes: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub log_json: bool,
+    /// AI providers: the vendors' own variables (keys are redacted in `Debug`).
+    pub ai: ProviderConfig,
+    /// Model versions per provider and role: the spec's defaults, overridden
+    /// by `EXITON_MODEL_<PROVIDER>` (every role) and
+    /// `EXITON_MODEL_<PROVIDER>_<ROLE>`, e.g. `EXITON_MODEL_CLAUDE_CODER`.
+    pub models: ModelLock,
+    /// Who and why, recorded in the model version log when the lock changes
+    /// (`EXITON_DEPLOY_USER`, else `USER`; `EXITON_DEPLOY_REASON`).
+    pub deploy_user: String,
+    pub deploy_reason: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something unusable; the message names it.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests need not touch the
+    /// process environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something unusable; the message names it.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let data_dir = PathBuf::from(get("EXITON_DATA_DIR").unwrap_or_else(|| "data".to_owned()));
+        let database_url = get("DATABASE_URL")
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("exiton.db").display()));
+        let cookie_secure = match get("EXITON_COOKIE_SECURE").as_deref().map(str::trim) {
+            None | Some("" | "auto") => CookieSecure::Auto,
+            Some("true" | "1" | "always") => CookieSecure::Always,
+            Some("false" | "0" | "never") => CookieSecure::Never,
+            Some(other) => {
+                bail!("EXITON_COOKIE_SECURE must be auto, true or false (got {other:?})")
+            }
+        };
+        let public_url = get("EXITON_PUBLIC_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("EXITON_PUBLIC_URL must start with http:// or https:// (got {url:?})");
+        }
+        Ok(Self {
+            database_url,
+            data_dir,
+            public_url,
+            cookie_secure,
+            session_days: number(&get, "EXITON_SESSION_DAYS", 14)?,
+            max_body_bytes: number(&get, "EXITON_MAX_BODY_BYTES", 256 * 1024)?,
+            argon2_memory_kib: number(&get, "EXITON_ARGON2_MEMORY_KIB", 19 * 1024)?,
+            argon2_iterations: number(&get, "EXITON_ARGON2_ITERATIONS", 2)?,
+            log_json: get("EXITON_LOG_FORMAT").is_some_and(|f| f == "json"),
+            ai: ProviderConfig::from_lookup(&get)?,
+            models: model_lock(&get)?,
+            deploy_user: get("EXITON_DEPLOY_USER")
+                .or_else(|| get("USER"))
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            deploy_reason: get("EXITON_DEPLOY_REASON").filter(|r| !r.trim().is_empty()),
+        })
+    }
+
+    /// Whether the session cookie must be `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        match self.cookie_secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+        }
+    }
+}
+
+/// The spec's model lock with the environment's overrides applied:
+/// provider-wide first, then per role.
+fn model_lock(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<ModelLock> {
+    let mut lock = ModelLock::default();
+    for kind in ProviderKind::ALL {
+        let base = format!("EXITON_MODEL_{}", kind.as_str().to_uppercase());
+        if let Some(model) = get(&base) {
+            lock.set(kind, None, checked_model(&base, &model)?);
+        }
+        for role in BOUND_ROLES {
+            let key = format!("{base}_{}", role.as_str().to_uppercase());
+            if let Some(model) = get(&key) {
+                lock.set(kind, Some(role), checked_model(&key, &model)?);
+            }
+        }
+    }
+    Ok(lock)
+}
+
+fn checked_model<'a>(key: &str, model: &'a str) -> anyhow::Result<&'a str> {
+    let model = model.trim();
+    if model.is_empty() || model.len() > 200 || model.chars().any(char::is_whitespace) {
+        bail!("{key} must be a model name without spaces (got {model:?})");
+    }
+    Ok(model)
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{key} must be a number (got {v:?})")),
+    }
+}
+
+/// Hides a URL's password: `postgres://user:secret@host` → `postgres://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((creds, host)) => match creds.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("session_days", &self.session_days)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
+            .field("log_json", &self.log_json)
+            .field("ai", &self.ai)
+            .field("models", &self.models)
+            .field("deploy_user", &self.deploy_user)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use domain::band::AgentRole;
+
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_to_sqlite_in_data_dir() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/exiton.db");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn model_versions_are_locked_with_overrides() {
+        let c = cfg(&[
+            ("EXITON_MODEL_LOCAL", "qwen2.5-coder:7b"),
+            ("EXITON_MODEL_CLAUDE_REVIEWER", "claude-opus-4-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.models.model(ProviderKind::Local, AgentRole::Designer),
+            Some("qwen2.5-coder:7b")
+        );
+        assert_eq!(
+            c.models.model(ProviderKind::Claude, AgentRole::Reviewer),
+            Some("claude-opus-4-1")
+        );
+        assert_eq!(
+            c.models.model(ProviderKind::Claude, AgentRole::Coder),
+            ModelLock::default().model(ProviderKind::Claude, AgentRole::Coder)
+        );
+        let err = cfg(&[("EXITON_MODEL_GPT", "gpt 4")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXITON_MODEL_GPT"));
+    }
+
+    #[test]
+    fn debug_redacts_provider_keys() {
+        let c = cfg(&[("ANTHROPIC_API_KEY", "sk-ant-verysecret")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
+        assert!(c.ai.configured().anthropic);
+    }
+
+    #[test]
+    fn debug_redacts_database_password() {
+        let c = cfg(&[("DATABASE_URL", "postgres://app:s3cr3t@db:5432/exiton")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db:5432/exiton"));
+    }
+
+    #[test]
+    fn secure_cookie_follows_https_public_url() {
+        assert!(
+            cfg(&[("EXITON_PUBLIC_URL", "https://exiton.example")])
+                .unwrap()
+                .secure_cookies()
+        );
+        assert!(
+            !cfg(&[("EXITON_PUBLIC_URL", "http://localhost:3000")])
+                .unwrap()
+                .secure_cookies()
+        );
+        assert!(
+            cfg(&[("EXITON_COOKIE_SECURE", "true")])
+                .unwrap()
+                .secure_cookies()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = cfg(&[("EXITON_SESSION_DAYS", "soon")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXITON_SESSION_DAYS"));
+        assert!(cfg(&[("EXITON_COOKIE_SECURE", "maybe")]).is_err());
+        assert!(cfg(&[("EXITON_PUBLIC_URL", "exiton.example")]).is_err());
+    }
+}

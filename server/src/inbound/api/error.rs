@@ -1,0 +1,245 @@
+//! The API's one error shape, `{"error":{"code","message","field"?}}`, and
+//! the mapping from domain errors to HTTP statuses. 5xx details are logged
+//! with the request's span (which carries the request id), never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::InvalidField;
+use domain::accounts::AccountError;
+use domain::budgets::BudgetError;
+use domain::projects::ProjectError;
+use domain::tasks::TaskError;
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn invalid(field: InvalidField) -> Self {
+        Self {
+            field: Some(field.field.clone()),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                field.to_string(),
+            )
+        }
+    }
+
+    /// Logs the cause and answers a bare 500.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %DisplayChain(cause), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side",
+        )
+    }
+}
+
+/// Prints an error with all its sources, for logs.
+struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::InvalidField(f) => Self::invalid(f),
+            AccountError::EmailTaken => Self {
+                field: Some("email".into()),
+                ..Self::new(StatusCode::CONFLICT, "email_taken", e.to_string())
+            },
+            AccountError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            AccountError::TooManyAttempts { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    e.to_string(),
+                )
+            },
+            // A session whose user is gone is as good as no session.
+            AccountError::NotFound => Self::unauthenticated(),
+            AccountError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<BudgetError> for ApiError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::InvalidField(f) => Self::invalid(f),
+            BudgetError::NoBudget | BudgetError::ReservationNotFound => {
+                Self::not_found("token budget")
+            }
+            BudgetError::Unexpected(cause) => Self::internal(cause.as_ref()),
+            BudgetError::SessionLimitExceeded { .. }
+            | BudgetError::MonthlyLimitExceeded { .. }
+            | BudgetError::ReservationClosed => {
+                Self::new(StatusCode::CONFLICT, "budget", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(e: ProjectError) -> Self {
+        match e {
+            ProjectError::InvalidField(f) => Self::invalid(f),
+            ProjectError::NotFound => Self::not_found("project"),
+            ProjectError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        match e {
+            TaskError::InvalidField(f) => Self::invalid(f),
+            TaskError::NotFound => Self::not_found("task"),
+            TaskError::ProjectNotFound => Self::not_found("project"),
+            TaskError::ProjectArchived => {
+                Self::new(StatusCode::CONFLICT, "project_archived", e.to_string())
+            }
+            TaskError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let (code, message) = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => (
+                "unsupported_media_type",
+                "send a JSON body with Content-Type: application/json".to_owned(),
+            ),
+            JsonRejection::JsonSyntaxError(_) => (
+                "malformed_json",
+                format!("malformed JSON: {}", rejection.body_text()),
+            ),
+            JsonRejection::JsonDataError(_) => ("invalid_field", rejection.body_text()),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "request body is too large".to_owned())
+            }
+            _ => ("bad_request", rejection.body_text()),
+        };
+        let field = (code == "invalid_field")
+            .then(|| field_from_serde(&message))
+            .flatten();
+        Self {
+            field,
+            ..Self::new(status, code, message)
+        }
+    }
+}
+
+/// serde names the field in its messages: "missing field `email`",
+/// "name: invalid type ...", "unknown variant `x`" (for `status`).
+fn field_from_serde(message: &str) -> Option<String> {
+    if let Some(rest) = message.split("field `").nth(1) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    let detail = message
+        .split_once("target type: ")
+        .map_or(message, |(_, d)| d);
+    let (path, _) = detail.split_once(": ")?;
+    let path = path.trim();
+    (!path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.'))
+    .then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_field_names_in_serde_messages() {
+        assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2").as_deref(), Some("email"));
+        assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: status: unknown variant `doing`, expected one of ...").as_deref(), Some("status"));
+    }
+}

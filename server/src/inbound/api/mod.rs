@@ -1,0 +1,61 @@
+//! REST API v1: the JSON contract later clients use. Handlers stay a few
+//! lines: authenticate → service → DTO.
+
+mod ai;
+mod auth;
+mod budget;
+mod error;
+mod extract;
+mod health;
+mod projects;
+mod tasks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use extract::AuthUser;
+
+use crate::state::AppState;
+
+/// `/api/health` and everything under `/api/v1`.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let v1 = Router::new()
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route(
+            "/projects/{id}",
+            get(projects::show)
+                .patch(projects::update)
+                .delete(projects::delete),
+        )
+        .route("/projects/{id}/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/tasks/{id}",
+            get(tasks::show).patch(tasks::update).delete(tasks::delete),
+        )
+        .route("/ai/providers", get(ai::providers))
+        .route("/ai/providers/{name}/reset", post(ai::reset))
+        .route("/ai/models", get(ai::models))
+        .route("/budget", get(budget::show))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
+        });
+    Router::new()
+        .route("/api/health", get(health::health))
+        .nest("/api/v1", v1)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,6 @@
+//! Inbound adapters: the REST API, cross-site request protection and the
+//! session cookie.
+
+pub mod api;
+pub mod csrf;
+pub mod request_context;

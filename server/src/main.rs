@@ -1,0 +1,95 @@
+//! The `server` binary: read config, open and migrate the database, serve.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use server::config::{Config, redact_url};
+use server::outbound::db::{self, SeaOrmSessionStore};
+use tower_sessions::ExpiredDeletion as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a malformed one is worth knowing about.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("warning: ignoring .env: {e}");
+    }
+    let config = Config::from_env().context("reading configuration")?;
+    server::telemetry::init(config.log_json);
+    tracing::info!(?config, "starting EXITON");
+
+    let leptos = leptos::config::get_configuration(None).context("reading Leptos configuration")?;
+    let addr = leptos.leptos_options.site_addr;
+
+    let db = db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&config.database_url)))?;
+    let changes = db::record_model_lock(
+        &db,
+        &config.models,
+        &config.deploy_user,
+        config.deploy_reason.as_deref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .context("recording the model version lock")?;
+    if !changes.is_empty() {
+        tracing::info!(by = %config.deploy_user, ?changes, "model versions locked");
+    }
+
+    // Expired sessions are already refused on load; this only reclaims space.
+    let store = SeaOrmSessionStore::new(db.clone());
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+
+    let router = server::startup::router(db, &config, leptos.leptos_options)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    tracing::info!(%url, "EXITON is listening");
+    println!("EXITON is up: open {url}");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

@@ -1,0 +1,280 @@
+//! `SessionRepository` over sea-orm: `ai_sessions` and `agent_invocations`.
+//! The intent, the budget reservation and a failure reason live in the
+//! session's `metadata` JSON; an invocation's full record (content, usage,
+//! provenance, attempts, reasoning) in `agent_invocations.response`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::band::{AgentRole, ProviderKind};
+use domain::events::EventEnvelope;
+use domain::sessions::{
+    AgentInvocation, AiSession, Intent, SessionError, SessionRepository, SessionStatus,
+};
+use entity::{agent_invocations as invocations, ai_sessions as sessions};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::events::apply_with_events;
+use super::{CorruptColumn, boxed, from_db_time, to_db_time};
+
+#[derive(Debug, Clone)]
+pub struct SeaOrmSessionRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmSessionRepository {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// The shape of `ai_sessions.metadata`.
+#[derive(Serialize, Deserialize)]
+struct Metadata {
+    intent: Intent,
+    reservation_id: Option<Uuid>,
+    #[serde(default)]
+    failure: Option<String>,
+}
+
+fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
+    SessionError::Unexpected(boxed(e))
+}
+
+fn corrupt(column: &'static str, value: &str) -> SessionError {
+    SessionError::Unexpected(boxed(CorruptColumn {
+        column,
+        value: value.to_owned(),
+    }))
+}
+
+fn kind(value: &str, column: &'static str) -> Result<ProviderKind, SessionError> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|_| corrupt(column, value))
+}
+
+fn role(value: &str) -> Result<AgentRole, SessionError> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|_| corrupt("agent_invocations.role", value))
+}
+
+fn status(value: &str) -> Result<SessionStatus, SessionError> {
+    SessionStatus::parse(value).ok_or_else(|| corrupt("ai_sessions.status", value))
+}
+
+fn session_to_domain(m: sessions::Model) -> Result<AiSession, SessionError> {
+    let meta: Metadata = serde_json::from_value(m.metadata).map_err(unexpected)?;
+    Ok(AiSession {
+        id: m.id,
+        project_id: m.project_id,
+        task_id: m.task_id,
+        user_id: m.user_id,
+        conductor: kind(&m.conductor, "ai_sessions.conductor")?,
+        status: status(&m.status)?,
+        intent: meta.intent,
+        total_tokens_used: m.total_tokens_used,
+        reservation_id: meta.reservation_id,
+        failure: meta.failure,
+        started_at: from_db_time(m.started_at),
+        completed_at: m.completed_at.map(from_db_time),
+    })
+}
+
+fn invocation_to_domain(m: invocations::Model) -> Result<AgentInvocation, SessionError> {
+    Ok(AgentInvocation {
+        id: m.id,
+        session_id: m.session_id,
+        agent: kind(&m.agent, "agent_invocations.agent")?,
+        role: role(&m.role)?,
+        prompt: m.prompt,
+        response: serde_json::from_value(m.response).map_err(unexpected)?,
+        confidence: m.confidence,
+        tokens_used: m.tokens_used,
+        execution_time_ms: m.execution_time_ms,
+        invoked_at: from_db_time(m.invoked_at),
+    })
+}
+
+#[async_trait]
+impl SessionRepository for SeaOrmSessionRepository {
+    async fn create(
+        &self,
+        session: &AiSession,
+        events: &[EventEnvelope],
+    ) -> Result<(), SessionError> {
+        let metadata = serde_json::to_value(Metadata {
+            intent: session.intent.clone(),
+            reservation_id: session.reservation_id,
+            failure: session.failure.clone(),
+        })
+        .map_err(unexpected)?;
+        let row = sessions::ActiveModel {
+            id: Set(session.id),
+            project_id: Set(session.project_id),
+            task_id: Set(session.task_id),
+            user_id: Set(session.user_id),
+            conductor: Set(session.conductor.as_str().to_owned()),
+            total_tokens_used: Set(session.total_tokens_used),
+            status: Set(session.status.as_str().to_owned()),
+            started_at: Set(to_db_time(session.started_at)),
+            completed_at: Set(session.completed_at.map(to_db_time)),
+            metadata: Set(metadata),
+        };
+        apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move { sessions::Entity::insert(row).exec(txn).await.map(|_| 1) })
+        })
+        .await
+        .map(|_| ())
+        .map_err(unexpected)
+    }
+
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: SessionStatus,
+        to: SessionStatus,
+        failure: Option<&str>,
+        at: DateTime<Utc>,
+        events: &[EventEnvelope],
+    ) -> Result<(), SessionError> {
+        let failure = failure.map(str::to_owned);
+        let applied = apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move {
+                let mut update = sessions::Entity::update_many()
+                    .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
+                    .filter(sessions::Column::Id.eq(id))
+                    .filter(sessions::Column::Status.eq(from.as_str()));
+                if to.is_terminal() {
+                    update = update.col_expr(
+                        sessions::Column::CompletedAt,
+                        Expr::value(Some(to_db_time(at))),
+                    );
+                }
+                if update.exec(txn).await?.rows_affected == 0 {
+                    return Ok(0);
+                }
+                if let Some(reason) = failure {
+                    // The row is ours (locked by the update above): a
+                    // read-modify-write of its JSON is safe here.
+                    let row = sessions::Entity::find_by_id(id)
+                        .one(txn)
+                        .await?
+                        .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
+                    let mut metadata = row.metadata.clone();
+                    metadata["failure"] = serde_json::Value::String(reason);
+                    let mut active: sessions::ActiveModel = row.into();
+                    active.metadata = Set(metadata);
+                    active.update(txn).await?;
+                }
+                Ok(1)
+            })
+        })
+        .await
+        .map_err(unexpected)?;
+        if applied {
+            return Ok(());
+        }
+        match sessions::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(unexpected)?
+        {
+            Some(row) => Err(SessionError::Conflict {
+                actual: status(&row.status)?,
+            }),
+            None => Err(SessionError::NotFound),
+        }
+    }
+
+    async fn record_invocation(
+        &self,
+        invocation: &AgentInvocation,
+        events: &[EventEnvelope],
+    ) -> Result<(), SessionError> {
+        let response = serde_json::to_value(&invocation.response).map_err(unexpected)?;
+        let row = invocations::ActiveModel {
+            id: Set(invocation.id),
+            session_id: Set(invocation.session_id),
+            agent: Set(invocation.agent.as_str().to_owned()),
+            role: Set(invocation.role.as_str().to_owned()),
+            prompt: Set(invocation.prompt.clone()),
+            response: Set(response),
+            confidence: Set(invocation.confidence.clamp(0.0, 1.0)),
+            tokens_used: Set(invocation.tokens_used),
+            execution_time_ms: Set(invocation.execution_time_ms),
+            invoked_at: Set(to_db_time(invocation.invoked_at)),
+        };
+        let (session_id, tokens) = (invocation.session_id, invocation.tokens_used);
+        let applied = apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move {
+                let touched = sessions::Entity::update_many()
+                    .col_expr(
+                        sessions::Column::TotalTokensUsed,
+                        Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
+                    )
+                    .filter(sessions::Column::Id.eq(session_id))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+                if touched == 0 {
+                    return Ok(0);
+                }
+                invocations::Entity::insert(row).exec(txn).await?;
+                Ok(1)
+            })
+        })
+        .await
+        .map_err(unexpected)?;
+        if applied {
+            Ok(())
+        } else {
+            Err(SessionError::NotFound)
+        }
+    }
+
+    async fn find(
+        &self,
+        owner_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(AiSession, Vec<AgentInvocation>)>, SessionError> {
+        let Some(row) = sessions::Entity::find_by_id(id)
+            .filter(sessions::Column::UserId.eq(owner_id))
+            .one(&self.db)
+            .await
+            .map_err(unexpected)?
+        else {
+            return Ok(None);
+        };
+        let calls = invocations::Entity::find()
+            .filter(invocations::Column::SessionId.eq(id))
+            .order_by_asc(invocations::Column::InvokedAt)
+            .order_by_asc(invocations::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(invocation_to_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((session_to_domain(row)?, calls)))
+    }
+
+    async fn unfinished(&self) -> Result<Vec<AiSession>, SessionError> {
+        sessions::Entity::find()
+            .filter(sessions::Column::Status.is_in([
+                SessionStatus::Pending.as_str(),
+                SessionStatus::Executing.as_str(),
+            ]))
+            .order_by_asc(sessions::Column::StartedAt)
+            .all(&self.db)
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(session_to_domain)
+            .collect()
+    }
+}

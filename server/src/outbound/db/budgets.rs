@@ -1,0 +1,271 @@
+//! `BudgetLedger` over sea-orm. Every step starts with a conditional write
+//! (which takes SQLite's write lock, and PostgreSQL's row lock) before it
+//! reads anything, so concurrent sessions serialise on the budget row and
+//! `used_this_month + reserved_tokens` can never exceed `monthly_limit`
+//! through a reservation — whatever the interleaving.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::accounts::SubscriptionTier;
+use domain::budgets::{BudgetError, BudgetLedger, Reservation, Settlement, TokenBudget};
+use domain::events::EventEnvelope;
+use entity::{token_budgets as budgets, token_reservations as reservations, users};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::events::apply_with_events;
+use super::{CorruptColumn, boxed, from_db_time, to_db_time};
+
+#[derive(Debug, Clone)]
+pub struct SeaOrmBudgetLedger {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmBudgetLedger {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn unexpected(e: DbErr) -> BudgetError {
+    BudgetError::Unexpected(boxed(e))
+}
+
+fn tier(value: &str, column: &'static str) -> Result<SubscriptionTier, BudgetError> {
+    SubscriptionTier::parse(value).ok_or_else(|| {
+        BudgetError::Unexpected(boxed(CorruptColumn {
+            column,
+            value: value.to_owned(),
+        }))
+    })
+}
+
+fn to_domain(m: budgets::Model) -> Result<TokenBudget, BudgetError> {
+    Ok(TokenBudget {
+        id: m.id,
+        user_id: m.user_id,
+        tier: tier(&m.tier, "token_budgets.tier")?,
+        monthly_limit: m.monthly_limit,
+        max_session_tokens: m.max_session_tokens,
+        used_this_month: m.used_this_month,
+        reserved_tokens: m.reserved_tokens,
+        resets_at: from_db_time(m.resets_at),
+    })
+}
+
+/// Marks an open reservation as touched (locking it) and reads it back.
+/// Tells a missing reservation from a closed one when the write misses.
+async fn lock_open<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+    close: bool,
+) -> Result<reservations::Model, BudgetError> {
+    let mut update = reservations::Entity::update_many()
+        .col_expr(
+            reservations::Column::UpdatedAt,
+            Expr::value(to_db_time(now)),
+        )
+        .filter(reservations::Column::Id.eq(id))
+        .filter(reservations::Column::Status.eq("open"));
+    if close {
+        update = update
+            .col_expr(reservations::Column::Status, Expr::value("closed"))
+            .col_expr(
+                reservations::Column::ClosedAt,
+                Expr::value(Some(to_db_time(now))),
+            );
+    }
+    let touched = update.exec(conn).await.map_err(unexpected)?.rows_affected;
+    let found = reservations::Entity::find_by_id(id)
+        .one(conn)
+        .await
+        .map_err(unexpected)?;
+    match (touched, found) {
+        (1, Some(r)) => Ok(r),
+        (_, Some(_)) => Err(BudgetError::ReservationClosed),
+        (_, None) => Err(BudgetError::ReservationNotFound),
+    }
+}
+
+/// Adds `used` to the month and takes `from_reserved` off the reservations.
+async fn charge<C: ConnectionTrait>(
+    conn: &C,
+    budget_id: Uuid,
+    used: i64,
+    from_reserved: i64,
+    now: DateTime<Utc>,
+) -> Result<(), BudgetError> {
+    budgets::Entity::update_many()
+        .col_expr(
+            budgets::Column::UsedThisMonth,
+            Expr::col(budgets::Column::UsedThisMonth).add(used),
+        )
+        .col_expr(
+            budgets::Column::ReservedTokens,
+            Expr::col(budgets::Column::ReservedTokens).sub(from_reserved),
+        )
+        .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
+        .filter(budgets::Column::Id.eq(budget_id))
+        .exec(conn)
+        .await
+        .map_err(unexpected)?;
+    Ok(())
+}
+
+#[async_trait]
+impl BudgetLedger for SeaOrmBudgetLedger {
+    async fn current(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<TokenBudget, BudgetError> {
+        let open_period = || {
+            budgets::Entity::find()
+                .filter(budgets::Column::UserId.eq(user_id))
+                .filter(budgets::Column::ResetsAt.gt(to_db_time(now)))
+                .order_by_asc(budgets::Column::ResetsAt)
+                .one(&self.db)
+        };
+        if let Some(m) = open_period().await.map_err(unexpected)? {
+            return to_domain(m);
+        }
+        // The last period has reset: open the next one on the user's tier.
+        // Concurrent callers may race here; the unique (user_id, resets_at)
+        // key lets exactly one insert win and the others read its row.
+        let user = users::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await
+            .map_err(unexpected)?
+            .ok_or(BudgetError::NoBudget)?;
+        let fresh = TokenBudget::fresh(
+            user_id,
+            tier(&user.subscription_tier, "users.subscription_tier")?,
+            now,
+        );
+        let row = budgets::ActiveModel {
+            id: Set(fresh.id),
+            user_id: Set(user_id),
+            tier: Set(fresh.tier.as_str().to_owned()),
+            monthly_limit: Set(fresh.monthly_limit),
+            max_session_tokens: Set(fresh.max_session_tokens),
+            used_this_month: Set(0),
+            reserved_tokens: Set(0),
+            resets_at: Set(to_db_time(fresh.resets_at)),
+            created_at: Set(to_db_time(now)),
+            updated_at: Set(to_db_time(now)),
+        };
+        let inserted = budgets::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([budgets::Column::UserId, budgets::Column::ResetsAt])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await;
+        match inserted {
+            Ok(_) | Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(unexpected(e)),
+        }
+        open_period()
+            .await
+            .map_err(unexpected)?
+            .ok_or(BudgetError::NoBudget)
+            .and_then(to_domain)
+    }
+
+    async fn try_reserve(
+        &self,
+        reservation: &Reservation,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BudgetError> {
+        let amount = reservation.amount;
+        let txn = self.db.begin().await.map_err(unexpected)?;
+        let fits = Expr::expr(
+            Expr::col(budgets::Column::UsedThisMonth)
+                .add(Expr::col(budgets::Column::ReservedTokens))
+                .add(amount),
+        )
+        .lte(Expr::col(budgets::Column::MonthlyLimit));
+        let reserved = budgets::Entity::update_many()
+            .col_expr(
+                budgets::Column::ReservedTokens,
+                Expr::col(budgets::Column::ReservedTokens).add(amount),
+            )
+            .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
+            .filter(budgets::Column::Id.eq(reservation.budget_id))
+            .filter(budgets::Column::ResetsAt.gt(to_db_time(now)))
+            .filter(fits)
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?
+            .rows_affected;
+        if reserved == 0 {
+            txn.rollback().await.map_err(unexpected)?;
+            return Ok(false);
+        }
+        reservations::Entity::insert(reservations::ActiveModel {
+            id: Set(reservation.id),
+            budget_id: Set(reservation.budget_id),
+            user_id: Set(reservation.user_id),
+            session_id: Set(reservation.session_id),
+            reserved: Set(amount),
+            settled: Set(0),
+            status: Set("open".to_owned()),
+            created_at: Set(to_db_time(now)),
+            updated_at: Set(to_db_time(now)),
+            closed_at: Set(None),
+        })
+        .exec(&txn)
+        .await
+        .map_err(unexpected)?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(true)
+    }
+
+    async fn settle(
+        &self,
+        reservation_id: Uuid,
+        used: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Settlement, BudgetError> {
+        let txn = self.db.begin().await.map_err(unexpected)?;
+        let r = lock_open(&txn, reservation_id, now, false).await?;
+        let held = (r.reserved - r.settled).max(0);
+        let from_reserved = used.min(held);
+        reservations::Entity::update_many()
+            .col_expr(
+                reservations::Column::Settled,
+                Expr::col(reservations::Column::Settled).add(used),
+            )
+            .filter(reservations::Column::Id.eq(reservation_id))
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?;
+        charge(&txn, r.budget_id, used, from_reserved, now).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(Settlement {
+            charged: used,
+            overrun: used - from_reserved,
+            remaining: held - from_reserved,
+        })
+    }
+
+    async fn release(&self, reservation_id: Uuid, now: DateTime<Utc>) -> Result<i64, BudgetError> {
+        let txn = self.db.begin().await.map_err(unexpected)?;
+        let r = lock_open(&txn, reservation_id, now, true).await?;
+        let held = (r.reserved - r.settled).max(0);
+        charge(&txn, r.budget_id, 0, held, now).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(held)
+    }
+
+    async fn record(&self, event: &EventEnvelope) -> Result<(), BudgetError> {
+        apply_with_events(&self.db, std::slice::from_ref(event), |_| {
+            Box::pin(async { Ok(1) })
+        })
+        .await
+        .map(|_| ())
+        .map_err(unexpected)
+    }
+}

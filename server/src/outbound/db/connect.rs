@@ -1,0 +1,146 @@
+//! Opening the database named by the configuration and bringing its schema
+//! up to date.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migration::Migrator;
+use migration::sea_orm_migration::MigratorTrait as _;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+
+/// Which engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// # Errors
+    /// For any scheme other than `sqlite:` or `postgres(ql):`.
+    pub fn of(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+/// Connects to `url`, creating a SQLite file (and its directory) on first
+/// run, and applies pending migrations.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let backend = Backend::of(url)?;
+    let url = match backend {
+        Backend::Sqlite => prepare_sqlite(url)?,
+        Backend::Postgres => url.to_owned(),
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(match backend {
+            // SQLite has one writer; a small pool avoids lock contention.
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .context("connecting to the database")?;
+    if backend == Backend::Sqlite {
+        // WAL lets readers proceed during a write; it is a property of the
+        // file, so setting it once covers every pooled connection. The
+        // per-connection settings (foreign_keys = ON, a 5 s busy timeout so a
+        // writer waits for the lock instead of failing) are sqlx defaults.
+        db.execute(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA journal_mode = WAL",
+        ))
+        .await
+        .context("switching SQLite to WAL")?;
+    }
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
+    Ok(db)
+}
+
+/// Makes sure the SQLite file's directory exists and asks sqlx to create
+/// the file (`mode=rwc`) if it is missing.
+fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(url.to_owned());
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating database directory {}", dir.display()))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// A trivial round trip, for `/api/health`.
+///
+/// # Errors
+/// When the database does not answer.
+pub async fn health(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT 1",
+    ))
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn backend_is_picked_by_scheme() {
+        assert_eq!(Backend::of("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_file_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("exiton-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/sub/app.db", dir.display());
+        let prepared = prepare_sqlite(&url).unwrap();
+        assert!(prepared.ends_with("app.db?mode=rwc"));
+        assert!(dir.join("sub").is_dir());
+        assert_eq!(
+            prepare_sqlite("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

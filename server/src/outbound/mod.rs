@@ -1,0 +1,5 @@
+//! Outbound adapters: the technology behind the domain's ports.
+
+pub mod ai;
+pub mod db;
+pub mod hashing;

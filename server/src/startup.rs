@@ -1,0 +1,153 @@
+//! Wiring: adapters → use cases → one axum router carrying the Leptos app,
+//! its server functions and the REST API, under shared layers (request id,
+//! tracing, sessions, CSRF).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use domain::Services;
+use domain::accounts::{AccountService, SignInThrottle, ThrottlePolicy};
+use domain::band::{Band, BreakerSettings, Resilience, RetryPolicy};
+use domain::budgets::BudgetService;
+use domain::projects::ProjectService;
+use domain::tasks::TaskService;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use sea_orm::DatabaseConnection;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::inbound::api;
+use crate::inbound::csrf::{self, CsrfPolicy};
+use crate::inbound::request_context;
+use crate::outbound::ai;
+use crate::outbound::db::{
+    SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionStore, SeaOrmTaskRepository,
+    SeaOrmUserRepository,
+};
+use crate::outbound::hashing::Argon2Hasher;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "exiton_session";
+
+/// Builds the use cases over the sea-orm adapters.
+///
+/// # Errors
+/// When the argon2 parameters in `config` are out of range.
+pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Services> {
+    let projects = Arc::new(SeaOrmProjectRepository::new(db.clone()));
+    let tasks = Arc::new(SeaOrmTaskRepository::new(db.clone()));
+    let hasher = Argon2Hasher::new(config.argon2_memory_kib, config.argon2_iterations)
+        .map_err(|e| anyhow::anyhow!("EXITON_ARGON2_* parameters out of range: {e}"))?;
+    let band = band(config)?;
+    Ok(Services {
+        band,
+        accounts: AccountService::new(
+            Arc::new(SeaOrmUserRepository::new(db.clone())),
+            Arc::new(hasher),
+            Arc::new(SignInThrottle::new(ThrottlePolicy::default())),
+        ),
+        budgets: BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone()))),
+        projects: ProjectService::new(projects.clone()),
+        tasks: TaskService::new(projects, tasks),
+    })
+}
+
+/// The configured providers behind one resilience layer, with the model
+/// versions locked in `config`.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn band(config: &Config) -> anyhow::Result<Band> {
+    let client =
+        ai::http_client().map_err(|e| anyhow::anyhow!("building the AI HTTP client: {e}"))?;
+    let resilience = Resilience::new(
+        RetryPolicy::default(),
+        BreakerSettings::default(),
+        Arc::new(ai::TokioSleeper),
+        Arc::new(rand::random::<f64>),
+    );
+    Ok(Band::new(
+        ai::providers(&config.ai, &client),
+        config.models.clone(),
+        Arc::new(resilience),
+    ))
+}
+
+/// The whole application router.
+///
+/// # Errors
+/// When the services cannot be built.
+pub fn router(
+    db: DatabaseConnection,
+    config: &Config,
+    leptos_options: LeptosOptions,
+) -> anyhow::Result<Router> {
+    let services = services(&db, config)?;
+    Ok(router_with(services, db, config, leptos_options))
+}
+
+/// The router over already-built services (tests keep a handle on them).
+pub fn router_with(
+    services: Services,
+    db: DatabaseConnection,
+    config: &Config,
+    leptos_options: LeptosOptions,
+) -> Router {
+    let state = AppState {
+        services: services.clone(),
+        db: db.clone(),
+    };
+
+    let routes = generate_route_list(app::App);
+    let ui = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            {
+                let services = services.clone();
+                move || provide_context(services.clone())
+            },
+            {
+                let options = leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(app::shell))
+        .with_state(leptos_options);
+
+    let sessions = SessionManagerLayer::new(SeaOrmSessionStore::new(db))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(
+            config.session_days,
+        )));
+    let csrf_policy = Arc::new(CsrfPolicy {
+        extra_origins: config.public_url.iter().cloned().collect(),
+    });
+    let request_id = HeaderName::from_static("x-request-id");
+
+    api::router(state, config.max_body_bytes)
+        .merge(ui)
+        .layer(axum::middleware::from_fn_with_state(csrf_policy, csrf::guard))
+        .layer(axum::middleware::from_fn(request_context::scope))
+        .layer(sessions)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
