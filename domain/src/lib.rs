@@ -31,6 +31,8 @@ pub struct Services {
     /// The configured AI providers, their locked models and resilience state.
     pub band: band::Band,
     pub budgets: budgets::BudgetService,
+    /// Runs the band on tasks.
+    pub conductor: sessions::Conductor,
     pub projects: projects::ProjectService,
     pub tasks: tasks::TaskService,
 }

@@ -12,6 +12,7 @@ pub mod human_intervention_points;
 pub mod human_reviews;
 pub mod model_version_log;
 pub mod projects;
+pub mod review_requests;
 pub mod tasks;
 pub mod token_budgets;
 pub mod token_reservations;
@@ -29,6 +30,7 @@ pub mod prelude {
     pub use super::human_reviews::Entity as HumanReviews;
     pub use super::model_version_log::Entity as ModelVersionLog;
     pub use super::projects::Entity as Projects;
+    pub use super::review_requests::Entity as ReviewRequests;
     pub use super::tasks::Entity as Tasks;
     pub use super::token_budgets::Entity as TokenBudgets;
     pub use super::token_reservations::Entity as TokenReservations;

@@ -20,6 +20,7 @@ mod m20261125_000006_create_api_keys;
 mod m20261125_000007_create_tower_sessions;
 mod m20261125_000008_create_token_reservations;
 mod m20261125_000009_create_model_version_log;
+mod m20261125_000010_create_review_requests;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_tower_sessions::Migration),
             Box::new(m20261125_000008_create_token_reservations::Migration),
             Box::new(m20261125_000009_create_model_version_log::Migration),
+            Box::new(m20261125_000010_create_review_requests::Migration),
         ]
     }
 }

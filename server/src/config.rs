@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 
 use domain::band::binding::BOUND_ROLES;
 use domain::band::{ModelLock, ProviderKind};
+use domain::sessions::ConductorSettings;
 
 use crate::outbound::ai::ProviderConfig;
 
@@ -45,6 +46,10 @@ pub struct Config {
     /// (`EXITON_DEPLOY_USER`, else `USER`; `EXITON_DEPLOY_REASON`).
     pub deploy_user: String,
     pub deploy_reason: Option<String>,
+    /// The conductor's tunables: `EXITON_AGENT_TIMEOUT_SECS` (120),
+    /// `EXITON_MAX_TOKENS` (2048 per call, less when the tier's session
+    /// limit needs it), `EXITON_REVIEW_TTL_HOURS` (24).
+    pub conductor: ConductorSettings,
 }
 
 impl Config {
@@ -99,6 +104,7 @@ impl Config {
                 .filter(|u| !u.trim().is_empty())
                 .unwrap_or_else(|| "unknown".to_owned()),
             deploy_reason: get("EXITON_DEPLOY_REASON").filter(|r| !r.trim().is_empty()),
+            conductor: conductor_settings(&get)?,
         })
     }
 
@@ -140,6 +146,33 @@ fn checked_model<'a>(key: &str, model: &'a str) -> anyhow::Result<&'a str> {
         bail!("{key} must be a model name without spaces (got {model:?})");
     }
     Ok(model)
+}
+
+fn conductor_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<ConductorSettings> {
+    let defaults = ConductorSettings::default();
+    let timeout: u64 = number(
+        get,
+        "EXITON_AGENT_TIMEOUT_SECS",
+        defaults.agent_timeout.as_secs(),
+    )?;
+    let max_tokens: u32 = number(get, "EXITON_MAX_TOKENS", defaults.max_tokens)?;
+    let ttl_hours: i64 = number(
+        get,
+        "EXITON_REVIEW_TTL_HOURS",
+        defaults.review_ttl.num_hours(),
+    )?;
+    if timeout == 0 || max_tokens < 16 || !(1..=24 * 365).contains(&ttl_hours) {
+        bail!(
+            "EXITON_AGENT_TIMEOUT_SECS must be at least 1, EXITON_MAX_TOKENS at least 16 \
+             and EXITON_REVIEW_TTL_HOURS between 1 and 8760"
+        );
+    }
+    Ok(ConductorSettings {
+        agent_timeout: std::time::Duration::from_secs(timeout),
+        max_tokens,
+        review_ttl: chrono::Duration::hours(ttl_hours),
+        ..defaults
+    })
 }
 
 fn number<T: std::str::FromStr>(
@@ -188,6 +221,7 @@ impl fmt::Debug for Config {
             .field("ai", &self.ai)
             .field("models", &self.models)
             .field("deploy_user", &self.deploy_user)
+            .field("conductor", &self.conductor)
             .finish()
     }
 }

@@ -11,6 +11,7 @@ use domain::accounts::{AccountService, SignInThrottle, ThrottlePolicy};
 use domain::band::{Band, BreakerSettings, Resilience, RetryPolicy};
 use domain::budgets::BudgetService;
 use domain::projects::ProjectService;
+use domain::sessions::Conductor;
 use domain::tasks::TaskService;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -27,8 +28,8 @@ use crate::inbound::csrf::{self, CsrfPolicy};
 use crate::inbound::request_context;
 use crate::outbound::ai;
 use crate::outbound::db::{
-    SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionStore, SeaOrmTaskRepository,
-    SeaOrmUserRepository,
+    SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionRepository, SeaOrmSessionStore,
+    SeaOrmTaskRepository, SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::state::AppState;
@@ -46,16 +47,31 @@ pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Serv
     let hasher = Argon2Hasher::new(config.argon2_memory_kib, config.argon2_iterations)
         .map_err(|e| anyhow::anyhow!("EXITON_ARGON2_* parameters out of range: {e}"))?;
     let band = band(config)?;
+    let accounts = AccountService::new(
+        Arc::new(SeaOrmUserRepository::new(db.clone())),
+        Arc::new(hasher),
+        Arc::new(SignInThrottle::new(ThrottlePolicy::default())),
+    );
+    let budgets = BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone())));
+    let project_service = ProjectService::new(projects.clone());
+    let task_service = TaskService::new(projects, tasks);
+    let conductor = Conductor::new(
+        Arc::new(SeaOrmSessionRepository::new(db.clone())),
+        accounts.clone(),
+        project_service.clone(),
+        task_service.clone(),
+        budgets.clone(),
+        band.clone(),
+        Arc::new(ai::TokioSleeper),
+        config.conductor.clone(),
+    );
     Ok(Services {
         band,
-        accounts: AccountService::new(
-            Arc::new(SeaOrmUserRepository::new(db.clone())),
-            Arc::new(hasher),
-            Arc::new(SignInThrottle::new(ThrottlePolicy::default())),
-        ),
-        budgets: BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone()))),
-        projects: ProjectService::new(projects.clone()),
-        tasks: TaskService::new(projects, tasks),
+        accounts,
+        budgets,
+        conductor,
+        projects: project_service,
+        tasks: task_service,
     })
 }
 

@@ -37,6 +37,11 @@ pub enum ProviderError {
     /// 400/404/422: the request itself is wrong. Retrying will not help.
     #[error("provider refused the request: {0}")]
     InvalidRequest(String),
+    /// The caller's token reservation cannot cover another attempt (after
+    /// an attempt that spent tokens failed). Not retried: waiting does not
+    /// refill a reservation.
+    #[error("the task's token reservation cannot cover another attempt")]
+    BudgetExhausted,
     /// Could not connect at all.
     #[error("provider unreachable: {0}")]
     Unreachable(String),
@@ -46,7 +51,10 @@ impl ProviderError {
     /// Whether the same call may succeed if tried again (here or on the
     /// same provider after a wait).
     pub fn is_transient(&self) -> bool {
-        !matches!(self, Self::Unauthorized | Self::InvalidRequest(_))
+        !matches!(
+            self,
+            Self::Unauthorized | Self::InvalidRequest(_) | Self::BudgetExhausted
+        )
     }
 
     /// The wait the provider asked for, if any.

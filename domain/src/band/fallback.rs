@@ -94,7 +94,22 @@ impl Resilience {
         request: &AiRequest,
         sink: Option<&dyn DeltaSink>,
     ) -> ChainOutcome {
-        let mut attempts = Vec::new();
+        self.call_guarded(chain, request, sink, &|_| true).await
+    }
+
+    /// As [`Self::call`], but before any attempt that follows one which
+    /// spent tokens (a stream cut mid-way), `may_continue(tokens spent so
+    /// far)` must agree: a caller holding a token reservation uses it to
+    /// make sure the next attempt is still covered. When it refuses, the
+    /// call ends with [`ProviderError::BudgetExhausted`].
+    pub async fn call_guarded(
+        &self,
+        chain: &[ChainLink],
+        request: &AiRequest,
+        sink: Option<&dyn DeltaSink>,
+        may_continue: &(dyn Fn(u64) -> bool + Sync),
+    ) -> ChainOutcome {
+        let mut attempts: Vec<Attempt> = Vec::new();
         let mut last_error =
             ProviderError::Unreachable("no provider configured for this role".into());
         for link in chain {
@@ -105,6 +120,13 @@ impl Resilience {
             };
             let mut tries: u32 = 0;
             loop {
+                let spent: u64 = attempts.iter().map(|a| a.usage.total()).sum();
+                if spent > 0 && !may_continue(spent) {
+                    return ChainOutcome {
+                        result: Err(ProviderError::BudgetExhausted),
+                        attempts,
+                    };
+                }
                 if let Err(open) = self.with_breaker(&name, |b| b.allow(Instant::now())) {
                     let wait = open.retry_in(Instant::now()).as_secs();
                     attempts.push(skipped(

@@ -98,6 +98,16 @@ pub enum DomainEvent {
         execution_time_ms: i64,
         failed: bool,
     },
+    /// The band stopped for a human: at the gate, or for final approval
+    /// of a synthesised answer. A pending review row was created with it.
+    HumanReviewRequired {
+        review_id: Uuid,
+        session_id: Uuid,
+        kind: crate::sessions::ReviewKind,
+        reasons: Vec<crate::sessions::ReviewReason>,
+        average_confidence: f64,
+        expires_at: DateTime<Utc>,
+    },
     /// A reservation was refused (spec `TokenBudgetExceededEvent`); `limit`
     /// is `session_limit` or `monthly_limit`.
     TokenBudgetExceeded {
@@ -127,6 +137,7 @@ impl DomainEvent {
             Self::AiSessionStarted { .. } => "AISessionStarted",
             Self::AiSessionStatusChanged { .. } => "AISessionStatusChanged",
             Self::AgentInvoked { .. } => "AgentInvoked",
+            Self::HumanReviewRequired { .. } => "HumanReviewRequired",
         }
     }
 }

@@ -22,6 +22,10 @@ pub enum ReviewReason {
     LowConfidence,
     SafetyConcern,
     CriticalOperation,
+    /// The task's token reservation ran out before every step could run.
+    BudgetExhausted,
+    /// The conductor could not synthesise the band's outputs.
+    SynthesisFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

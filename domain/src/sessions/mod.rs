@@ -4,16 +4,22 @@
 //! session — two tabs, a retry, a restart — cannot both move it.
 
 pub mod concurrency;
+mod conductor;
 mod error;
 pub mod gate;
 mod model;
+mod plan;
 mod ports;
 pub mod prompts;
+mod review;
+mod scoring;
 
 pub use crate::band::Attempt;
+pub use conductor::{Conductor, ConductorError, ConductorSettings, SessionJob, Started};
 pub use error::SessionError;
 pub use gate::{Assessment, GateDecision, ReviewReason};
 pub use model::{
     AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, SessionStatus,
 };
 pub use ports::SessionRepository;
+pub use review::{ReviewKind, ReviewRequest, ReviewStatus};

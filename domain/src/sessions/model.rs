@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::InvalidField;
-use crate::band::{AgentRole, Attempt, Provenance, ProviderKind, StopReason, TokenUsage};
+use crate::band::{
+    AgentRole, Attempt, CoderOutput, Provenance, ProviderKind, Review, SafetyCheck, StopReason,
+    TokenUsage,
+};
 use crate::validation::text;
 
 /// Lifecycle of a session (spec §2.2, with the transitions of §3.1/§5.3).
@@ -141,6 +144,15 @@ pub struct InvocationRecord {
     pub attempts: Vec<Attempt>,
     /// Set when every attempt failed.
     pub error: Option<String>,
+    /// The coder's answer read as files and patches, next to the raw text.
+    #[serde(default)]
+    pub coder_output: Option<CoderOutput>,
+    /// The reviewer's structured verdict.
+    #[serde(default)]
+    pub review: Option<Review>,
+    /// The safety check of this output (spec §5.1).
+    #[serde(default)]
+    pub safety: Option<SafetyCheck>,
 }
 
 /// One agent call (spec `AgentInvocation`).

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{AgentInvocation, AiSession, SessionError, SessionStatus};
+use super::{AgentInvocation, AiSession, ReviewRequest, SessionError, SessionStatus};
 use crate::events::EventEnvelope;
 
 #[async_trait]
@@ -34,6 +34,29 @@ pub trait SessionRepository: Send + Sync {
         at: DateTime<Utc>,
         events: &[EventEnvelope],
     ) -> Result<(), SessionError>;
+
+    /// Moves the session from `from` to `awaiting_review` **only if** it is
+    /// still in `from`, and stores the pending `review`, in one transaction.
+    ///
+    /// # Errors
+    /// As [`Self::transition`].
+    async fn hold_for_review(
+        &self,
+        from: SessionStatus,
+        review: &ReviewRequest,
+        events: &[EventEnvelope],
+    ) -> Result<(), SessionError>;
+
+    /// The review requests of a session (oldest first), if it belongs to
+    /// `owner_id`.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn reviews(
+        &self,
+        owner_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Vec<ReviewRequest>, SessionError>;
 
     /// Stores an invocation and adds its tokens to the session's total.
     ///

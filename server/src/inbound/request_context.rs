@@ -27,3 +27,15 @@ pub async fn scope(req: Request, next: Next) -> Response {
 pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
+
+/// Spawns `future` as a background task that keeps the current request's
+/// id, so the events it appends trace back to the request that started it.
+pub fn spawn<F>(future: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match current_request_id() {
+        Some(id) => tokio::spawn(REQUEST_ID.scope(id, future)),
+        None => tokio::spawn(future),
+    };
+}

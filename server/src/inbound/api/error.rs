@@ -10,6 +10,7 @@ use domain::InvalidField;
 use domain::accounts::AccountError;
 use domain::budgets::BudgetError;
 use domain::projects::ProjectError;
+use domain::sessions::ConductorError;
 use domain::tasks::TaskError;
 use serde::Serialize;
 
@@ -183,6 +184,21 @@ impl From<TaskError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "project_archived", e.to_string())
             }
             TaskError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<ConductorError> for ApiError {
+    fn from(e: ConductorError) -> Self {
+        match e {
+            ConductorError::InvalidField(f) => Self::invalid(f),
+            ConductorError::TaskNotFound => Self::not_found("task"),
+            ConductorError::SessionNotFound => Self::not_found("session"),
+            ConductorError::NoProvider(_) => {
+                Self::new(StatusCode::CONFLICT, "no_provider", e.to_string())
+            }
+            ConductorError::Budget(b) => b.into(),
+            ConductorError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod health;
 mod projects;
+mod sessions;
 mod tasks;
 
 use axum::Router;
@@ -39,6 +40,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/tasks/{id}",
             get(tasks::show).patch(tasks::update).delete(tasks::delete),
         )
+        .route("/tasks/{id}/execute-ai", post(sessions::execute))
+        .route("/ai/session/{id}", get(sessions::show))
         .route("/ai/providers", get(ai::providers))
         .route("/ai/providers/{name}/reset", post(ai::reset))
         .route("/ai/models", get(ai::models))

@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
 use domain::events::EventEnvelope;
 use domain::sessions::{
-    AgentInvocation, AiSession, Intent, SessionError, SessionRepository, SessionStatus,
+    AgentInvocation, AiSession, Intent, ReviewKind, ReviewReason, ReviewRequest, ReviewStatus,
+    SessionError, SessionRepository, SessionStatus,
 };
-use entity::{agent_invocations as invocations, ai_sessions as sessions};
+use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -100,6 +101,77 @@ fn invocation_to_domain(m: invocations::Model) -> Result<AgentInvocation, Sessio
     })
 }
 
+fn review_to_domain(m: review_requests::Model) -> Result<ReviewRequest, SessionError> {
+    let reasons: Vec<ReviewReason> = serde_json::from_value(m.reasons).map_err(unexpected)?;
+    Ok(ReviewRequest {
+        id: m.id,
+        session_id: m.session_id,
+        user_id: m.user_id,
+        kind: ReviewKind::parse(&m.kind).ok_or_else(|| corrupt("review_requests.kind", &m.kind))?,
+        status: ReviewStatus::parse(&m.status)
+            .ok_or_else(|| corrupt("review_requests.status", &m.status))?,
+        reasons,
+        average_confidence: m.average_confidence,
+        created_at: from_db_time(m.created_at),
+        expires_at: from_db_time(m.expires_at),
+    })
+}
+
+/// Moves session `id` from `from` to `to` if it is still in `from`;
+/// answers the rows touched (0 or 1). A failure reason is stored in the
+/// metadata; a terminal status sets `completed_at`.
+async fn move_status(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    from: SessionStatus,
+    to: SessionStatus,
+    at: DateTime<Utc>,
+    failure: Option<String>,
+) -> Result<u64, DbErr> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
+        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::Status.eq(from.as_str()));
+    if to.is_terminal() {
+        update = update.col_expr(
+            sessions::Column::CompletedAt,
+            Expr::value(Some(to_db_time(at))),
+        );
+    }
+    if update.exec(txn).await?.rows_affected == 0 {
+        return Ok(0);
+    }
+    if let Some(reason) = failure {
+        // The row is ours (locked by the update above): a read-modify-write
+        // of its JSON is safe here.
+        let row = sessions::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
+        let mut metadata = row.metadata.clone();
+        metadata["failure"] = serde_json::Value::String(reason);
+        let mut active: sessions::ActiveModel = row.into();
+        active.metadata = Set(metadata);
+        active.update(txn).await?;
+    }
+    Ok(1)
+}
+
+impl SeaOrmSessionRepository {
+    /// Why a conditional move touched nothing: someone moved it first, or
+    /// it is gone.
+    async fn why_unmoved(&self, id: Uuid) -> SessionError {
+        match sessions::Entity::find_by_id(id).one(&self.db).await {
+            Ok(Some(row)) => match status(&row.status) {
+                Ok(actual) => SessionError::Conflict { actual },
+                Err(e) => e,
+            },
+            Ok(None) => SessionError::NotFound,
+            Err(e) => unexpected(e),
+        }
+    }
+}
+
 #[async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
     async fn create(
@@ -144,51 +216,70 @@ impl SessionRepository for SeaOrmSessionRepository {
     ) -> Result<(), SessionError> {
         let failure = failure.map(str::to_owned);
         let applied = apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move { move_status(txn, id, from, to, at, failure).await })
+        })
+        .await
+        .map_err(unexpected)?;
+        if applied {
+            Ok(())
+        } else {
+            Err(self.why_unmoved(id).await)
+        }
+    }
+
+    async fn hold_for_review(
+        &self,
+        from: SessionStatus,
+        review: &ReviewRequest,
+        events: &[EventEnvelope],
+    ) -> Result<(), SessionError> {
+        let row = review_requests::ActiveModel {
+            id: Set(review.id),
+            session_id: Set(review.session_id),
+            user_id: Set(review.user_id),
+            kind: Set(review.kind.as_str().to_owned()),
+            status: Set(review.status.as_str().to_owned()),
+            reasons: Set(serde_json::to_value(&review.reasons).map_err(unexpected)?),
+            average_confidence: Set(review.average_confidence.clamp(0.0, 1.0)),
+            created_at: Set(to_db_time(review.created_at)),
+            expires_at: Set(to_db_time(review.expires_at)),
+            decided_at: Set(None),
+        };
+        let (id, at) = (review.session_id, review.created_at);
+        let applied = apply_with_events(&self.db, events, |txn| {
             Box::pin(async move {
-                let mut update = sessions::Entity::update_many()
-                    .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
-                    .filter(sessions::Column::Id.eq(id))
-                    .filter(sessions::Column::Status.eq(from.as_str()));
-                if to.is_terminal() {
-                    update = update.col_expr(
-                        sessions::Column::CompletedAt,
-                        Expr::value(Some(to_db_time(at))),
-                    );
-                }
-                if update.exec(txn).await?.rows_affected == 0 {
+                if move_status(txn, id, from, SessionStatus::AwaitingReview, at, None).await? == 0 {
                     return Ok(0);
                 }
-                if let Some(reason) = failure {
-                    // The row is ours (locked by the update above): a
-                    // read-modify-write of its JSON is safe here.
-                    let row = sessions::Entity::find_by_id(id)
-                        .one(txn)
-                        .await?
-                        .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
-                    let mut metadata = row.metadata.clone();
-                    metadata["failure"] = serde_json::Value::String(reason);
-                    let mut active: sessions::ActiveModel = row.into();
-                    active.metadata = Set(metadata);
-                    active.update(txn).await?;
-                }
+                review_requests::Entity::insert(row).exec(txn).await?;
                 Ok(1)
             })
         })
         .await
         .map_err(unexpected)?;
         if applied {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(self.why_unmoved(id).await)
         }
-        match sessions::Entity::find_by_id(id)
-            .one(&self.db)
+    }
+
+    async fn reviews(
+        &self,
+        owner_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Vec<ReviewRequest>, SessionError> {
+        review_requests::Entity::find()
+            .filter(review_requests::Column::SessionId.eq(session_id))
+            .filter(review_requests::Column::UserId.eq(owner_id))
+            .order_by_asc(review_requests::Column::CreatedAt)
+            .order_by_asc(review_requests::Column::Id)
+            .all(&self.db)
             .await
             .map_err(unexpected)?
-        {
-            Some(row) => Err(SessionError::Conflict {
-                actual: status(&row.status)?,
-            }),
-            None => Err(SessionError::NotFound),
-        }
+            .into_iter()
+            .map(review_to_domain)
+            .collect()
     }
 
     async fn record_invocation(

@@ -1,0 +1,96 @@
+//! `POST /api/v1/tasks/{id}/execute-ai` starts the band on a task (202:
+//! the run continues in the background) and `GET /api/v1/ai/session/{id}`
+//! answers the session with its invocations and review requests.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::sessions::{
+    AgentInvocation, AiSession, Intent, IntentAction, ReviewRequest, SessionStatus,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::ApiError;
+use super::extract::{ApiJson, AuthUser, IdPath};
+use crate::inbound::request_context;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteBody {
+    intent: IntentBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentBody {
+    action: IntentAction,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    constraints: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct Accepted {
+    session_id: Uuid,
+    status: SessionStatus,
+    estimated_completion_seconds: u64,
+    /// Where to follow the session. Until live streaming lands this is the
+    /// session resource itself, to poll.
+    stream_url: String,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    session: AiSession,
+    invocations: Vec<AgentInvocation>,
+    reviews: Vec<ReviewRequest>,
+}
+
+pub async fn execute(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(task): IdPath,
+    ApiJson(body): ApiJson<ExecuteBody>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let intent = Intent::new(
+        body.intent.action,
+        &body.intent.context,
+        &body.intent.constraints,
+    )
+    .map_err(ApiError::invalid)?;
+    let conductor = state.services.conductor.clone();
+    let started = conductor.start(user, task, intent).await?;
+    let session_id = started.session.id;
+    let status = started.session.status;
+    let estimated_completion_seconds = started.estimated_completion_seconds;
+    request_context::spawn(async move {
+        if let Err(e) = conductor.run(started.job).await {
+            tracing::error!(session = %session_id, error = %e, "band run failed");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            session_id,
+            status,
+            estimated_completion_seconds,
+            stream_url: format!("/api/v1/ai/session/{session_id}"),
+        }),
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(id): IdPath,
+) -> Result<Json<SessionView>, ApiError> {
+    let (session, invocations, reviews) = state.services.conductor.session(user, id).await?;
+    Ok(Json(SessionView {
+        session,
+        invocations,
+        reviews,
+    }))
+}
