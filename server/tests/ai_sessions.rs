@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use common::TestApp;
-use domain::band::{AgentRole, Provenance, ProviderKind, StopReason, TokenUsage};
+use domain::band::{AgentRole, CoderOutput, Provenance, ProviderKind, StopReason, TokenUsage};
 use domain::events::{AggregateType, DomainEvent, EventEnvelope};
 use domain::sessions::{
     AgentInvocation, AiSession, Attempt, Intent, IntentAction, InvocationRecord, SessionError,
@@ -113,6 +113,9 @@ fn invocation(s: &AiSession, role: AgentRole, tokens: i64) -> AgentInvocation {
                 latency_ms: 12,
             }],
             error: None,
+            coder_output: Some(CoderOutput::parse("```rust src/form.rs\nfn form() {}\n```")),
+            review: None,
+            safety: None,
         },
         confidence: 0.9,
         tokens_used: tokens,

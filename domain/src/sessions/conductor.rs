@@ -13,7 +13,10 @@
 //!    and is charged to the reservation (settled with the real usage of
 //!    every attempt).
 //! 2. **Scoring**: each output is parsed, scored and safety-checked, and
-//!    stored with its `AgentInvoked` event.
+//!    stored with its `AgentInvoked` event. The coder's score includes the
+//!    reviewer's verdict on it; the synthesis's includes its agreement with
+//!    the outputs it combined (a synthesis that drifts from its sources is
+//!    suspect).
 //! 3. **Gate**: low confidence, a safety flag or a spent reservation stop
 //!    the session at `awaiting_review` with a pending review; otherwise the
 //!    conductor synthesises, and the session waits for final approval.
@@ -410,14 +413,13 @@ impl Conductor {
         let mut assessments = Vec::new();
         let mut passed: Vec<(AgentRole, String)> = Vec::new();
         for run in &runs {
-            let others: Vec<&str> = runs
-                .iter()
-                .filter(|o| o.role != run.role)
-                .filter_map(AgentRun::output)
-                .collect();
+            // Agreement is not scored here: a coder, a designer and a
+            // reviewer answer different questions, so their texts differ by
+            // design. The reviewer's verdict is the coder's cross-check;
+            // agreement grounds the synthesis, below.
             let scored = run.result.as_ref().ok().map(|c| {
                 let verdict = verdict.filter(|_| run.role == AgentRole::Coder);
-                scoring::score(run.role, c, verdict, &others)
+                scoring::score(run.role, c, verdict, &[])
             });
             if let (Some(s), Some(output)) = (&scored, run.output()) {
                 assessments.push(Assessment {

@@ -1,0 +1,732 @@
+//! The conductor end to end over the real database (SQLite and PostgreSQL):
+//! scripted providers stand in for the vendors (the adapters have their own
+//! loopback tests), everything else — reservation, settlement, invocations,
+//! gate, review rows, events — is the product's code and storage.
+//!
+//! Scripted providers answer by role (read from the system prompt) and
+//! report the most tokens a real call could use (its whole prompt, one
+//! token per byte, plus `max_tokens`), so budget assertions are worst-case.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use common::TestApp;
+use domain::band::{
+    AgentRole, AiProvider, AiRequest, Band, BreakerSettings, Completion, DeltaSink, ModelLock,
+    Provenance, ProviderError, ProviderKind, RateLimitStatus, Resilience, RetryPolicy, Sleeper,
+    StopReason, TokenUsage,
+};
+use domain::events::DomainEvent;
+use domain::sessions::{
+    AgentInvocation, AiSession, Conductor, ConductorSettings, Intent, IntentAction, ReviewKind,
+    ReviewReason, ReviewRequest, ReviewStatus, SessionStatus,
+};
+use server::outbound::ai::TokioSleeper;
+use server::outbound::db::{SeaOrmSessionRepository, read_events};
+use uuid::Uuid;
+
+const CODER_OK: &str = "```rust src/login.rs\npub fn login(email: &str) -> bool { !email.is_empty() }\n```\nConfidence: 1.0";
+const REVIEW_OK: &str = "Verdict: approve\nIssues:\n- none\nConfidence: 1.0";
+const DESIGN_OK: &str = "A centred card with labelled email and password fields and one submit button.\nConfidence: 1.0";
+const SYNTH_OK: &str = "Use src/login.rs from the coder inside the designer's centred card with labelled fields.\nConfidence: 0.9";
+
+/// What a scripted provider does for one call.
+#[derive(Clone)]
+enum Step {
+    Answer(&'static str),
+    Fail(ProviderError),
+    /// The stream breaks after the provider has charged a whole call.
+    Cut,
+    /// Never answers.
+    Hang,
+}
+
+type Script = dyn Fn(AgentRole) -> Step + Send + Sync;
+
+struct Scripted {
+    kind: ProviderKind,
+    script: Box<Script>,
+    calls: Mutex<Vec<AgentRole>>,
+}
+
+impl Scripted {
+    fn new(
+        kind: ProviderKind,
+        script: impl Fn(AgentRole) -> Step + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            script: Box::new(script),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Answers every role well.
+    fn good(kind: ProviderKind) -> Arc<Self> {
+        Self::new(kind, |role| Step::Answer(good_answer(role)))
+    }
+
+    fn calls(&self) -> Vec<AgentRole> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+fn good_answer(role: AgentRole) -> &'static str {
+    match role {
+        AgentRole::Coder => CODER_OK,
+        AgentRole::Reviewer => REVIEW_OK,
+        AgentRole::Designer => DESIGN_OK,
+        _ => SYNTH_OK,
+    }
+}
+
+/// A good answer padded past any passthrough slot.
+fn long_answer(role: AgentRole) -> &'static str {
+    let text = format!("{}\n// {}", good_answer(role), "padding ".repeat(2_000));
+    Box::leak(text.into_boxed_str())
+}
+
+fn role_of(request: &AiRequest) -> AgentRole {
+    let system = request.system.as_deref().unwrap_or_default();
+    [
+        ("You are the coder", AgentRole::Coder),
+        ("You are the reviewer", AgentRole::Reviewer),
+        ("You are the designer", AgentRole::Designer),
+        ("You are the conductor", AgentRole::Conductor),
+    ]
+    .into_iter()
+    .find(|(needle, _)| system.contains(needle))
+    .map(|(_, role)| role)
+    .expect("a band system prompt")
+}
+
+/// The most a real call could be charged.
+fn worst_case_usage(request: &AiRequest) -> TokenUsage {
+    let prompt: usize = request.system.as_deref().map_or(0, str::len)
+        + request
+            .messages
+            .iter()
+            .map(|m| m.content.len())
+            .sum::<usize>();
+    TokenUsage {
+        input: prompt as u64,
+        output: u64::from(request.max_tokens),
+        cached: 0,
+    }
+}
+
+#[async_trait]
+impl AiProvider for Scripted {
+    fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    fn name(&self) -> &str {
+        self.kind.as_str()
+    }
+
+    async fn complete(&self, request: &AiRequest) -> Result<Completion, ProviderError> {
+        let role = role_of(request);
+        self.calls.lock().unwrap().push(role);
+        let usage = worst_case_usage(request);
+        match (self.script)(role) {
+            Step::Answer(text) => Ok(Completion {
+                content: text.to_owned(),
+                stop_reason: StopReason::Complete,
+                usage,
+                latency_ms: 1,
+                provenance: Provenance {
+                    agent: self.kind,
+                    provider: self.kind.as_str().to_owned(),
+                    model_version: request.model.clone(),
+                    timestamp: Utc::now(),
+                    temperature: request.temperature,
+                    max_tokens: request.max_tokens,
+                },
+                mean_logprob: None,
+            }),
+            Step::Fail(e) => Err(e),
+            Step::Cut => Err(ProviderError::StreamInterrupted {
+                reason: "connection reset".into(),
+                partial: "```rust src/lo".into(),
+                usage,
+            }),
+            Step::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Err(ProviderError::Timeout)
+            }
+        }
+    }
+
+    async fn stream(
+        &self,
+        request: &AiRequest,
+        _sink: &dyn DeltaSink,
+    ) -> Result<Completion, ProviderError> {
+        self.complete(request).await
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn rate_limit_status(&self) -> RateLimitStatus {
+        RateLimitStatus::default()
+    }
+}
+
+/// Retries without waiting: the policy is tested elsewhere.
+struct NoWait;
+
+#[async_trait]
+impl Sleeper for NoWait {
+    async fn sleep(&self, _: Duration) {}
+}
+
+struct Rig {
+    app: TestApp,
+    conductor: Conductor,
+    user: Uuid,
+    task: Uuid,
+}
+
+async fn rig(url: &str, providers: Vec<Arc<Scripted>>) -> Rig {
+    let app = TestApp::new(url).await;
+    let mut c = app.client();
+    let user = c.sign_up("conductor@example.com").await;
+    let project = c.create_project("Blue Bebop").await;
+    let task = c
+        .create_task(
+            project["id"].as_str().unwrap(),
+            "Login form",
+            "Email and password, accessible.",
+        )
+        .await;
+    let resilience = Resilience::new(
+        RetryPolicy::default(),
+        BreakerSettings::default(),
+        Arc::new(NoWait),
+        Arc::new(|| 0.5),
+    );
+    let band = Band::new(
+        providers
+            .into_iter()
+            .map(|p| p as Arc<dyn AiProvider>)
+            .collect(),
+        ModelLock::default(),
+        Arc::new(resilience),
+    );
+    let s = &app.services;
+    let conductor = Conductor::new(
+        Arc::new(SeaOrmSessionRepository::new(app.db.clone())),
+        s.accounts.clone(),
+        s.projects.clone(),
+        s.tasks.clone(),
+        s.budgets.clone(),
+        band,
+        Arc::new(TokioSleeper),
+        ConductorSettings {
+            agent_timeout: Duration::from_secs(2),
+            ..ConductorSettings::default()
+        },
+    );
+    Rig {
+        user: Uuid::parse_str(user["id"].as_str().unwrap()).unwrap(),
+        task: Uuid::parse_str(task["id"].as_str().unwrap()).unwrap(),
+        conductor,
+        app,
+    }
+}
+
+fn intent() -> Intent {
+    Intent::new(
+        IntentAction::GenerateCode,
+        "Use the existing session cookie.",
+        &["Accessible".into()],
+    )
+    .unwrap()
+}
+
+struct Played {
+    status: SessionStatus,
+    session: AiSession,
+    calls: Vec<AgentInvocation>,
+    reviews: Vec<ReviewRequest>,
+    reserved: i64,
+}
+
+impl Played {
+    fn call(&self, role: AgentRole) -> &AgentInvocation {
+        self.calls
+            .iter()
+            .find(|c| c.role == role)
+            .unwrap_or_else(|| panic!("no {role:?} invocation"))
+    }
+
+    fn has(&self, role: AgentRole) -> bool {
+        self.calls.iter().any(|c| c.role == role)
+    }
+}
+
+/// Starts and runs one session to its end.
+async fn play(rig: &Rig) -> Played {
+    let started = rig
+        .conductor
+        .start(rig.user, rig.task, intent())
+        .await
+        .unwrap();
+    assert_eq!(started.session.status, SessionStatus::Executing);
+    let reserved = rig
+        .app
+        .services
+        .budgets
+        .current(rig.user)
+        .await
+        .unwrap()
+        .reserved_tokens;
+    assert!(reserved > 0, "the whole task is reserved before fan-out");
+    let status = rig.conductor.run(started.job).await.unwrap();
+    let (session, calls, reviews) = rig
+        .conductor
+        .session(rig.user, started.session.id)
+        .await
+        .unwrap();
+    assert_eq!(session.status, status);
+    Played {
+        status,
+        session,
+        calls,
+        reviews,
+        reserved,
+    }
+}
+
+/// The ledger after a session: nothing still reserved, and exactly the
+/// invocations' tokens used — never more than was reserved.
+async fn assert_ledger_settled(rig: &Rig, played: &Played) {
+    let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
+    let charged: i64 = played.calls.iter().map(|c| c.tokens_used).sum();
+    assert_eq!(budget.reserved_tokens, 0, "the remainder was released");
+    assert_eq!(budget.used_this_month, charged);
+    assert_eq!(played.session.total_tokens_used, charged);
+    assert!(
+        charged <= played.reserved,
+        "spent {charged} of a {} reservation",
+        played.reserved
+    );
+}
+
+async fn event_types(rig: &Rig, session: Uuid) -> Vec<String> {
+    read_events(&rig.app.db, rig.user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.aggregate_id == session)
+        .map(|e| e.event_type)
+        .collect()
+}
+
+backends!(
+    all_agents_succeed_and_the_conductor_synthesises,
+    |url: String| async move {
+        let claude = Scripted::good(ProviderKind::Claude);
+        let gpt = Scripted::good(ProviderKind::Gpt);
+        let rig = rig(&url, vec![claude.clone(), gpt.clone()]).await;
+        let played = play(&rig).await;
+
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        // Bindings by default order: Claude codes, designs (no Gemini) and
+        // reviews; GPT conducts.
+        assert_eq!(
+            claude
+                .calls()
+                .iter()
+                .filter(|r| **r != AgentRole::Reviewer)
+                .count(),
+            2
+        );
+        assert_eq!(gpt.calls(), [AgentRole::Conductor]);
+        assert_eq!(played.calls.len(), 4);
+
+        let coder = played.call(AgentRole::Coder);
+        assert_eq!(coder.agent, ProviderKind::Claude);
+        let parsed = coder.response.coder_output.as_ref().unwrap();
+        assert_eq!(parsed.files[0].path, "src/login.rs");
+        assert!(coder.confidence > 0.85, "{:?}", coder.response.reasoning);
+        assert!(
+            coder
+                .response
+                .reasoning
+                .iter()
+                .any(|l| l.contains("reviewer verdict approve"))
+        );
+        let provenance = coder.response.provenance.as_ref().unwrap();
+        assert_eq!(provenance.model_version, "claude-sonnet-4-5-20250929");
+        assert!((provenance.temperature - 0.2).abs() < 1e-6);
+        assert!(coder.tokens_used > 0 && coder.response.attempts.len() == 1);
+        assert!(
+            !coder
+                .response
+                .safety
+                .as_ref()
+                .unwrap()
+                .requires_human_review
+        );
+        let review = played
+            .call(AgentRole::Reviewer)
+            .response
+            .review
+            .clone()
+            .unwrap();
+        assert_eq!(review.verdict.as_str(), "approve");
+        let synthesis = played.call(AgentRole::Conductor);
+        assert_eq!(synthesis.agent, ProviderKind::Gpt);
+        assert!(synthesis.prompt.contains("The coder said:"));
+        assert!(synthesis.prompt.contains("The designer said:"));
+        assert!(synthesis.prompt.contains("The reviewer said:"));
+
+        assert_eq!(played.reviews.len(), 1);
+        let pending = &played.reviews[0];
+        assert_eq!(pending.kind, ReviewKind::FinalApproval);
+        assert_eq!(pending.status, ReviewStatus::PendingReview);
+        assert!(pending.reasons.is_empty());
+        assert!(pending.expires_at > pending.created_at + chrono::Duration::hours(23));
+
+        assert_ledger_settled(&rig, &played).await;
+        assert_eq!(
+            event_types(&rig, played.session.id).await,
+            [
+                "AISessionStarted",
+                "AgentInvoked",
+                "AgentInvoked",
+                "AgentInvoked",
+                "AgentInvoked",
+                "AISessionStatusChanged",
+                "HumanReviewRequired",
+            ]
+        );
+    }
+);
+
+backends!(
+    one_failing_agent_does_not_sink_the_others,
+    |url: String| async move {
+        // Only Gemini is asked to design (it leads that role), and its key is wrong.
+        let claude = Scripted::good(ProviderKind::Claude);
+        let gemini = Scripted::new(ProviderKind::Gemini, |_| {
+            Step::Fail(ProviderError::Unauthorized)
+        });
+        let rig = rig(&url, vec![claude.clone(), gemini.clone()]).await;
+        let played = play(&rig).await;
+
+        let designer = played.call(AgentRole::Designer);
+        // Gemini refused, then the chain fell back to Claude, which answered.
+        assert_eq!(designer.response.attempts.len(), 2);
+        assert_eq!(designer.response.attempts[0].provider, "gemini");
+        assert!(designer.response.attempts[0].error.is_some());
+        assert_eq!(designer.agent, ProviderKind::Claude);
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        assert!(played.has(AgentRole::Conductor));
+        assert_ledger_settled(&rig, &played).await;
+    }
+);
+
+backends!(
+    a_lone_failure_is_recorded_and_the_rest_still_plays,
+    |url: String| async move {
+        let claude = Scripted::new(ProviderKind::Claude, |role| match role {
+            AgentRole::Designer => Step::Fail(ProviderError::Server {
+                status: 500,
+                message: "boom".into(),
+            }),
+            other => Step::Answer(good_answer(other)),
+        });
+        let rig = rig(&url, vec![claude.clone()]).await;
+        let played = play(&rig).await;
+
+        let designer = played.call(AgentRole::Designer);
+        assert!(designer.response.error.as_deref().unwrap().contains("500"));
+        assert_eq!(designer.confidence, 0.0);
+        // Retried with backoff (the policy's attempts), all charged nothing.
+        assert!(designer.response.attempts.len() > 1);
+        assert_eq!(designer.tokens_used, 0);
+        assert!(played.call(AgentRole::Coder).response.error.is_none());
+        assert!(played.call(AgentRole::Reviewer).response.error.is_none());
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        assert!(played.has(AgentRole::Conductor));
+        assert_ledger_settled(&rig, &played).await;
+        let failed_events = read_events(&rig.app.db, rig.user)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "AgentInvoked" && e.payload["failed"] == true)
+            .count();
+        assert_eq!(failed_events, 1);
+    }
+);
+
+backends!(
+    all_agents_failing_fails_the_session_and_releases_the_budget,
+    |url: String| async move {
+        let claude = Scripted::new(ProviderKind::Claude, |_| {
+            Step::Fail(ProviderError::Unauthorized)
+        });
+        let rig = rig(&url, vec![claude]).await;
+        let played = play(&rig).await;
+
+        assert_eq!(played.status, SessionStatus::Failed);
+        let why = played.session.failure.as_deref().unwrap();
+        assert!(why.starts_with("every agent failed"), "{why}");
+        assert!(
+            why.contains("coder: provider refused the credentials"),
+            "{why}"
+        );
+        assert!(played.session.completed_at.is_some());
+        assert!(played.reviews.is_empty());
+        assert!(!played.has(AgentRole::Conductor));
+        assert_eq!(
+            played.calls.len(),
+            3,
+            "coder, reviewer and designer were each recorded"
+        );
+        assert_ledger_settled(&rig, &played).await;
+        assert_eq!(
+            rig.app
+                .services
+                .budgets
+                .current(rig.user)
+                .await
+                .unwrap()
+                .used_this_month,
+            0
+        );
+    }
+);
+
+backends!(low_confidence_stops_at_the_gate, |url: String| async move {
+    let claude = Scripted::new(ProviderKind::Claude, |role| match role {
+        AgentRole::Coder => Step::Answer("fn login() { todo!() }\nConfidence: 0.3"),
+        AgentRole::Reviewer => {
+            Step::Answer("Verdict: reject\nIssues:\n- it does nothing\nConfidence: 0.9")
+        }
+        other => Step::Answer(good_answer(other)),
+    });
+    let rig = rig(&url, vec![claude.clone()]).await;
+    let played = play(&rig).await;
+
+    assert_eq!(played.status, SessionStatus::AwaitingReview);
+    assert!(
+        !played.has(AgentRole::Conductor),
+        "no synthesis past the gate"
+    );
+    assert!(!claude.calls().contains(&AgentRole::Conductor));
+    let coder = played.call(AgentRole::Coder);
+    assert!(coder.confidence < 0.5, "{}", coder.confidence);
+    assert_eq!(played.reviews.len(), 1);
+    assert_eq!(played.reviews[0].kind, ReviewKind::Gate);
+    assert!(
+        played.reviews[0]
+            .reasons
+            .contains(&ReviewReason::LowConfidence)
+    );
+    assert!(played.reviews[0].average_confidence < 0.85);
+    assert_ledger_settled(&rig, &played).await;
+
+    let events = read_events(&rig.app.db, rig.user).await.unwrap();
+    let required = events
+        .iter()
+        .find(|e| e.event_type == "HumanReviewRequired")
+        .unwrap();
+    let payload: DomainEvent = serde_json::from_value(required.payload.clone()).unwrap();
+    match payload {
+        DomainEvent::HumanReviewRequired {
+            review_id,
+            kind,
+            reasons,
+            ..
+        } => {
+            assert_eq!(review_id, played.reviews[0].id);
+            assert_eq!(kind, ReviewKind::Gate);
+            assert!(reasons.contains(&ReviewReason::LowConfidence));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+});
+
+backends!(
+    a_critical_operation_stops_at_the_gate_even_when_confident,
+    |url: String| async move {
+        let claude = Scripted::new(ProviderKind::Claude, |role| match role {
+            AgentRole::Coder => Step::Answer(
+                "First clean up:\n```sql migrations/001.sql\nDROP TABLE users;\n```\nConfidence: 1.0",
+            ),
+            other => Step::Answer(good_answer(other)),
+        });
+        let rig = rig(&url, vec![claude]).await;
+        let played = play(&rig).await;
+
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        assert!(!played.has(AgentRole::Conductor));
+        let safety = played
+            .call(AgentRole::Coder)
+            .response
+            .safety
+            .clone()
+            .unwrap();
+        assert!(safety.has_critical_operation());
+        assert!(
+            played.reviews[0]
+                .reasons
+                .contains(&ReviewReason::CriticalOperation)
+        );
+        assert_ledger_settled(&rig, &played).await;
+    }
+);
+
+backends!(
+    a_budget_spent_by_a_failover_stops_before_synthesis,
+    |url: String| async move {
+        // Claude's coder stream breaks after charging a whole call; GPT, next in
+        // the chain, answers. That second attempt spends what the synthesis
+        // was reserved for, so the conductor must not start it.
+        // Long answers fill every passed-on slot: each call costs its whole bound.
+        let claude = Scripted::new(ProviderKind::Claude, |role| match role {
+            AgentRole::Coder => Step::Cut,
+            other => Step::Answer(long_answer(other)),
+        });
+        let gpt = Scripted::new(ProviderKind::Gpt, |role| match role {
+            AgentRole::Conductor => panic!("the synthesis must not run uncovered"),
+            other => Step::Answer(long_answer(other)),
+        });
+        let rig = rig(&url, vec![claude, gpt.clone()]).await;
+        let played = play(&rig).await;
+
+        let coder = played.call(AgentRole::Coder);
+        assert_eq!(coder.response.attempts.len(), 2, "both attempts are kept");
+        assert!(
+            coder.response.attempts[0].usage.total() > 0,
+            "the cut attempt is billed"
+        );
+        assert_eq!(coder.agent, ProviderKind::Gpt);
+        assert_eq!(
+            coder.tokens_used as u64,
+            coder
+                .response
+                .attempts
+                .iter()
+                .map(|a| a.usage.total())
+                .sum::<u64>()
+        );
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        let synthesis = played.call(AgentRole::Conductor);
+        assert!(
+            synthesis
+                .response
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("reservation")
+        );
+        assert_eq!(synthesis.tokens_used, 0);
+        assert_eq!(played.reviews[0].kind, ReviewKind::Gate);
+        assert!(
+            played.reviews[0]
+                .reasons
+                .contains(&ReviewReason::BudgetExhausted)
+        );
+        assert_ledger_settled(&rig, &played).await;
+    }
+);
+
+backends!(
+    a_hanging_agent_is_cut_at_its_deadline,
+    |url: String| async move {
+        let claude = Scripted::new(ProviderKind::Claude, |role| match role {
+            AgentRole::Designer => Step::Hang,
+            other => Step::Answer(good_answer(other)),
+        });
+        let rig = rig(&url, vec![claude]).await;
+        let played = play(&rig).await;
+
+        let designer = played.call(AgentRole::Designer);
+        assert!(
+            designer
+                .response
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("no answer within 2 s")
+        );
+        assert!(played.call(AgentRole::Coder).response.error.is_none());
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        assert_ledger_settled(&rig, &played).await;
+    }
+);
+
+backends!(
+    a_session_that_cannot_be_afforded_never_starts,
+    |url: String| async move {
+        let claude = Scripted::good(ProviderKind::Claude);
+        let rig = rig(&url, vec![claude.clone()]).await;
+        // Other sessions' reservations leave this user almost nothing this month.
+        let budgets = &rig.app.services.budgets;
+        let mut holds = Vec::new();
+        for _ in 0..10 {
+            holds.push(budgets.reserve(rig.user, None, 9_950).await.unwrap());
+        }
+        let before = budgets.current(rig.user).await.unwrap();
+        assert_eq!(before.remaining(), 500);
+
+        let err = rig
+            .conductor
+            .start(rig.user, rig.task, intent())
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("token"), "{err}");
+        assert!(claude.calls().is_empty(), "no provider was called");
+        let after = budgets.current(rig.user).await.unwrap();
+        assert_eq!(after.reserved_tokens, before.reserved_tokens);
+        let types: Vec<String> = read_events(&rig.app.db, rig.user)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert!(types.contains(&"TokenBudgetExceeded".to_owned()));
+        assert!(!types.contains(&"AISessionStarted".to_owned()));
+        for hold in holds {
+            budgets.release(hold.id).await.unwrap();
+        }
+    }
+);
+
+backends!(someone_elses_task_is_not_found, |url: String| async move {
+    let rig = rig(&url, vec![Scripted::good(ProviderKind::Claude)]).await;
+    let mut other = rig.app.client();
+    let stranger = other.sign_up("stranger@example.com").await;
+    let stranger = Uuid::parse_str(stranger["id"].as_str().unwrap()).unwrap();
+    let err = rig
+        .conductor
+        .start(stranger, rig.task, intent())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "task not found");
+    assert_eq!(
+        rig.app
+            .services
+            .budgets
+            .current(stranger)
+            .await
+            .unwrap()
+            .reserved_tokens,
+        0
+    );
+});
