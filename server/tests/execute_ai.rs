@@ -1,0 +1,278 @@
+//! `POST /api/v1/tasks/{id}/execute-ai` and `GET /api/v1/ai/session/{id}`
+//! through the real router, the real Anthropic adapter and a loopback
+//! server speaking the Messages API — on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use common::{Client, TestApp};
+use serde_json::{Value, json};
+
+/// A loopback Anthropic Messages endpoint answering by role; it keeps the
+/// request bodies it received.
+struct FakeAnthropic {
+    base_url: String,
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn messages(
+    State(seen): State<Arc<Mutex<Vec<Value>>>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    seen.lock().unwrap().push(body.clone());
+    let system = body["system"].as_str().unwrap_or_default().to_owned();
+    let text = if system.contains("You are the coder") {
+        "```rust src/login.rs\npub fn login(email: &str) -> bool { !email.is_empty() }\n```\nConfidence: 1.0"
+    } else if system.contains("You are the reviewer") {
+        "Verdict: approve\nIssues:\n- none\nConfidence: 1.0"
+    } else if system.contains("You are the designer") {
+        "A centred card with labelled email and password fields.\nConfidence: 1.0"
+    } else {
+        "Ship src/login.rs inside the centred card.\nConfidence: 0.9"
+    };
+    Json(json!({
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": null,
+        "usage": {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 0}
+    }))
+}
+
+impl FakeAnthropic {
+    async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route("/v1/messages", post(messages))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base_url: format!("http://{addr}"),
+            seen,
+        }
+    }
+}
+
+async fn signed_in_with_task(app: &TestApp, email: &str) -> (Client, String) {
+    let mut c = app.client();
+    c.sign_up(email).await;
+    let project = c.create_project("Blue Bebop").await;
+    let task = c
+        .create_task(
+            project["id"].as_str().unwrap(),
+            "Login form",
+            "Email and password",
+        )
+        .await;
+    (c, task["id"].as_str().unwrap().to_owned())
+}
+
+fn execute_body() -> Value {
+    json!({"intent": {"action": "generate_code", "context": "Use the session cookie.", "constraints": ["Accessible"]}})
+}
+
+/// Polls the session until it leaves `executing`.
+async fn settled(c: &mut Client, session: &str) -> Value {
+    for _ in 0..200 {
+        let r = c.get(&format!("/api/v1/ai/session/{session}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        if r.body["session"]["status"] != "executing" {
+            return r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the session never left executing");
+}
+
+backends!(
+    the_band_runs_over_the_wire_and_waits_for_approval,
+    |url: String| async move {
+        let vendor = FakeAnthropic::start().await;
+        let app = TestApp::with_vars(
+            &url,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("ANTHROPIC_BASE_URL", &vendor.base_url),
+            ],
+        )
+        .await;
+        let (mut c, task) = signed_in_with_task(&app, "wire@example.com").await;
+
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), execute_body())
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let session = r.body["session_id"].as_str().unwrap().to_owned();
+        assert_eq!(r.body["status"], "executing");
+        assert!(r.body["estimated_completion_seconds"].as_u64().unwrap() > 0);
+        assert_eq!(
+            r.body["stream_url"],
+            format!("/api/v1/ai/session/{session}")
+        );
+
+        let view = settled(&mut c, &session).await;
+        assert_eq!(view["session"]["status"], "awaiting_review", "{view}");
+        let calls = view["invocations"].as_array().unwrap();
+        let roles: Vec<&str> = calls.iter().map(|c| c["role"].as_str().unwrap()).collect();
+        for role in ["coder", "reviewer", "designer", "conductor"] {
+            assert!(roles.contains(&role), "{roles:?}");
+        }
+        for call in calls {
+            assert_eq!(call["agent"], "claude");
+            assert_eq!(call["tokens_used"], 160, "real usage from the wire");
+            let p = &call["response"]["provenance"];
+            assert_eq!(p["model_version"], "claude-sonnet-4-5-20250929");
+            assert!(p["temperature"].is_number() && p["max_tokens"].as_u64().unwrap() > 0);
+            assert!(!call["response"]["reasoning"].as_array().unwrap().is_empty());
+        }
+        let coder = calls.iter().find(|c| c["role"] == "coder").unwrap();
+        assert_eq!(
+            coder["response"]["coder_output"]["files"][0]["path"],
+            "src/login.rs"
+        );
+        assert_eq!(view["reviews"][0]["kind"], "final_approval");
+        assert_eq!(view["reviews"][0]["status"], "pending_review");
+        assert_eq!(view["session"]["total_tokens_used"], 640);
+
+        // What went over the wire: the locked model, the role's system prompt,
+        // the task fenced as data, the key in its header (checked by the adapter tests).
+        let seen = vendor.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4);
+        assert!(
+            seen.iter()
+                .all(|b| b["model"] == "claude-sonnet-4-5-20250929")
+        );
+        assert!(seen.iter().any(|b| {
+            b["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("<task>\nTitle: Login form")
+        }));
+
+        let budget = c.get("/api/v1/budget").await;
+        assert_eq!(budget.body["used_this_month"], 640);
+        assert_eq!(budget.body["reserved_tokens"], 0);
+    }
+);
+
+backends!(
+    execute_ai_refuses_bad_requests_clearly,
+    |url: String| async move {
+        let vendor = FakeAnthropic::start().await;
+        let app = TestApp::with_vars(
+            &url,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("ANTHROPIC_BASE_URL", &vendor.base_url),
+            ],
+        )
+        .await;
+        let (mut c, task) = signed_in_with_task(&app, "owner@example.com").await;
+        let path = format!("/api/v1/tasks/{task}/execute-ai");
+
+        let r = c
+            .post(&path, json!({"intent": {"action": "deploy_to_prod"}}))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let too_many: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+        let r = c
+            .post(
+                &path,
+                json!({"intent": {"action": "design_ui", "constraints": too_many}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.field(), "constraints");
+        let r = c
+            .post("/api/v1/tasks/not-a-uuid/execute-ai", execute_body())
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+        // Someone else's task and session are not found; no session without a cookie.
+        let (mut other, _) = signed_in_with_task(&app, "other@example.com").await;
+        let r = other.post(&path, execute_body()).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        let mine = c.post(&path, execute_body()).await;
+        assert_eq!(mine.status, StatusCode::ACCEPTED);
+        let session = mine.body["session_id"].as_str().unwrap();
+        let r = other.get(&format!("/api/v1/ai/session/{session}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = app.client().post(&path, execute_body()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        settled(&mut c, session).await;
+        assert_eq!(
+            vendor.seen.lock().unwrap().len(),
+            4,
+            "only the owner's run called out"
+        );
+    }
+);
+
+backends!(
+    without_providers_or_budget_the_band_does_not_start,
+    |url: String| async move {
+        // No provider configured at all.
+        let app = TestApp::new(&url).await;
+        let (mut c, task) = signed_in_with_task(&app, "nokey@example.com").await;
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), execute_body())
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert_eq!(r.code(), "no_provider");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ANTHROPIC_API_KEY")
+        );
+
+        // A provider, but a month already spent.
+        let vendor = FakeAnthropic::start().await;
+        let app = TestApp::with_vars(
+            &url,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("ANTHROPIC_BASE_URL", &vendor.base_url),
+            ],
+        )
+        .await;
+        let (mut c, task) = signed_in_with_task(&app, "broke@example.com").await;
+        let me = c.get("/api/v1/auth/me").await;
+        let user = uuid::Uuid::parse_str(me.body["id"].as_str().unwrap()).unwrap();
+        for _ in 0..10 {
+            app.services
+                .budgets
+                .reserve(user, None, 9_990)
+                .await
+                .unwrap();
+        }
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), execute_body())
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert_eq!(r.code(), "budget");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tokens"),
+            "{}",
+            r.text
+        );
+        assert!(vendor.seen.lock().unwrap().is_empty());
+    }
+);
