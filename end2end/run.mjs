@@ -7,12 +7,16 @@
 //   node run.mjs tests/journey.test.mjs   # just some
 //
 // Env: LEPTOS_SITE_ADDR (default 127.0.0.1:3000), CHROMIUM_PATH (default
-// /usr/bin/chromium), E2E_CONCURRENCY (test files run at once, default 1).
+// /usr/bin/chromium), E2E_CONCURRENCY (test files run at once, default 1),
+// FAKE_ANTHROPIC_PORT (default 3990: the loopback Messages API the server
+// must be started against, see scripts/test).
 
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { startFakeAnthropic } from './fake-anthropic.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const base = `http://${process.env.LEPTOS_SITE_ADDR ?? '127.0.0.1:3000'}`;
@@ -47,6 +51,11 @@ try {
   console.error(e.message);
   process.exit(1);
 }
+// The band's provider: the server is pointed at it by ANTHROPIC_BASE_URL.
+const vendor = await startFakeAnthropic().catch((e) => {
+  console.error(`fake Anthropic endpoint: ${e.message}`);
+  process.exit(1);
+});
 console.log(`end-to-end: ${files.length} file(s) against ${base}`);
 
 const child = spawn(
@@ -63,6 +72,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => child.kill(signal));
 }
 child.on('exit', (code, signal) => {
+  vendor.close();
   if (signal) console.error(`test runner killed by ${signal}`);
   process.exit(code ?? 1);
 });

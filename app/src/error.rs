@@ -47,6 +47,7 @@ mod from_domain {
     use domain::accounts::AccountError;
     use domain::budgets::BudgetError;
     use domain::projects::ProjectError;
+    use domain::sessions::ConductorError;
     use domain::tasks::TaskError;
 
     use super::AppError;
@@ -119,6 +120,19 @@ mod from_domain {
                 TaskError::ProjectNotFound => Self::NotFound("project".into()),
                 TaskError::ProjectArchived => Self::Conflict(e.to_string()),
                 TaskError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<ConductorError> for AppError {
+        fn from(e: ConductorError) -> Self {
+            match e {
+                ConductorError::InvalidField(f) => f.into(),
+                ConductorError::TaskNotFound => Self::NotFound("task".into()),
+                ConductorError::SessionNotFound => Self::NotFound("session".into()),
+                ConductorError::NoProvider(_) => Self::Conflict(e.to_string()),
+                ConductorError::Budget(b) => b.into(),
+                ConductorError::Unexpected(cause) => internal(cause.as_ref()),
             }
         }
     }

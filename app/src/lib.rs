@@ -16,6 +16,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use pages::auth::{LoginPage, SignupPage};
+use pages::band::{RunBandPage, SessionPage};
 use pages::board::BoardPage;
 use pages::not_found::NotFound;
 use pages::projects::ProjectsPage;
@@ -65,6 +66,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("/projects/:id") view=BoardPage ssr=SsrMode::Async />
                     <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/tasks/:id/band") view=RunBandPage ssr=SsrMode::Async />
+                    <Route path=path!("/sessions/:id") view=SessionPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

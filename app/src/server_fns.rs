@@ -341,3 +341,84 @@ pub async fn my_budget() -> Result<domain::budgets::TokenBudget, AppError> {
         .await
         .map_err(ctx::fail)
 }
+
+#[server]
+pub async fn get_task(id: Uuid) -> Result<Task, AppError> {
+    ctx::services()?
+        .tasks
+        .get(ctx::user_id().await?, id)
+        .await
+        .map_err(ctx::fail)
+}
+
+/// Starts the band on a task and opens its session page. The run goes on
+/// in the background; the form's fields arrive as a plain form posts them
+/// (constraints one per line).
+#[server]
+pub async fn run_band(
+    task_id: Uuid,
+    action: String,
+    context: String,
+    constraints: String,
+) -> Result<Uuid, AppError> {
+    use domain::sessions::{Intent, IntentAction};
+    let action = IntentAction::parse(&action).ok_or_else(|| {
+        ctx::fail(domain::InvalidField::new(
+            "action",
+            "must be generate_code, review_code, design_ui or write_tests",
+        ))
+    })?;
+    let constraints: Vec<String> = constraints
+        .lines()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let intent = Intent::new(action, &context, &constraints).map_err(ctx::fail)?;
+    let conductor = ctx::services()?.conductor;
+    let started = conductor
+        .start(ctx::user_id().await?, task_id, intent)
+        .await
+        .map_err(ctx::fail)?;
+    let id = started.session.id;
+    leptos::task::spawn(async move {
+        if let Err(e) = conductor.run(started.job).await {
+            tracing::error!(session = %id, error = %e, "band run failed");
+        }
+    });
+    leptos_axum::redirect(&format!("/sessions/{id}"));
+    Ok(id)
+}
+
+/// Everything the session page shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionDetail {
+    pub session: domain::sessions::AiSession,
+    pub task_title: Option<String>,
+    pub invocations: Vec<domain::sessions::AgentInvocation>,
+    pub reviews: Vec<domain::sessions::ReviewRequest>,
+    pub budget: domain::budgets::TokenBudget,
+}
+
+#[server]
+pub async fn get_session(id: Uuid) -> Result<SessionDetail, AppError> {
+    let services = ctx::services()?;
+    let user = ctx::user_id().await?;
+    let (session, invocations, reviews) = services
+        .conductor
+        .session(user, id)
+        .await
+        .map_err(ctx::fail)?;
+    let task_title = match session.task_id {
+        Some(task) => services.tasks.get(user, task).await.ok().map(|t| t.title),
+        None => None,
+    };
+    let budget = services.budgets.current(user).await.map_err(ctx::fail)?;
+    Ok(SessionDetail {
+        session,
+        task_title,
+        invocations,
+        reviews,
+        budget,
+    })
+}

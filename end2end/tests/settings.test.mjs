@@ -16,23 +16,26 @@ e2e('AI settings: bindings explained, saved, validated', async ({ open }) => {
   await page.waitForURL(`${BASE}/settings`);
   await page.getByRole('heading', { name: 'AI settings' }).waitFor();
 
-  // This test server has no provider configured: every role says so. (The
-  // settings load after the client-side navigation: wait for them.)
+  // This test server has one provider, Claude (the loopback Messages API
+  // of fake-anthropic.mjs): every role uses it, and the page says why.
   const bindings = page.getByTestId('binding');
   await bindings.first().waitFor();
   assert.equal(await bindings.count(), 4);
-  assert.match(await bindings.first().textContent(), /no AI provider is configured/);
-  // The provider health panel says the same, with what to set.
-  await eventually(async () =>
-    assert.match(await page.getByTestId('provider-health').textContent(), /No AI provider is configured on this server/),
-  );
+  assert.match(await bindings.first().textContent(), /Claude \(Anthropic\) — the best configured provider for the coder role/);
+  // The provider health panel lists it, circuit closed, with its locked models.
+  await eventually(async () => {
+    const health = await page.getByTestId('provider-health').textContent();
+    assert.match(health, /Claude \(Anthropic\)/);
+    assert.match(health, /coder: claude-sonnet-4-5-20250929/);
+  });
+  assert.equal(await page.locator('[data-provider="anthropic"] [data-testid="circuit"]').textContent(), 'closed');
 
   // A new user's month: nothing used yet, the free tier's limits shown.
   await eventually(async () =>
     assert.match(await page.getByTestId('budget').textContent(), /0 of 100,000 tokens used this month/),
   );
 
-  await page.locator('#role-coder').selectOption('claude');
+  await page.locator('#role-coder').selectOption('gpt');
   await page.locator('#role-designer').selectOption('gemini');
   await page.locator('#tone').selectOption('casual');
   await page.locator('#confidence_threshold').fill('0.9');
@@ -49,15 +52,18 @@ e2e('AI settings: bindings explained, saved, validated', async ({ open }) => {
   await page.reload();
   await waitForHydration(page);
   await page.locator('#role-coder').waitFor();
-  assert.equal(await page.locator('#role-coder').inputValue(), 'claude');
+  assert.equal(await page.locator('#role-coder').inputValue(), 'gpt');
   assert.equal(await page.locator('#role-designer').inputValue(), 'gemini');
   assert.equal(await page.locator('#role-reviewer').inputValue(), '');
   assert.equal(await page.locator('#tone').inputValue(), 'casual');
   assert.equal(await page.locator('#confidence_threshold').inputValue(), '0.9');
-  // The unconfigured choice is explained on the page.
-  assert.match(await page.locator('[data-role="coder"]').textContent(), /not configured/);
+  // The unconfigured choice is explained on the page, with the fallback.
+  assert.match(
+    await page.locator('[data-role="coder"]').textContent(),
+    /you chose GPT \(OpenAI\), which is not configured \(set OPENAI_API_KEY\); using Claude \(Anthropic\) instead/,
+  );
 
   const me = await (await context.request.get(`${BASE}/api/v1/auth/me`)).json();
-  await eventually(async () => assert.equal(me.ai_preferences.default_coder, 'claude'));
+  await eventually(async () => assert.equal(me.ai_preferences.default_coder, 'gpt'));
   assert.equal(me.ai_preferences.confidence_threshold, 0.9);
 });

@@ -1,7 +1,9 @@
 //! Pieces shared by several pages.
 
+mod format;
 mod layout;
 mod widgets;
 
+pub use format::thousands;
 pub use layout::RequireUser;
 pub use widgets::{ErrorNote, LastError, TextField, last_error};

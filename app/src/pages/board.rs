@@ -316,6 +316,7 @@ fn Card(task: Task, actions: BoardActions) -> impl IntoView {
     let description = task.description;
     let has_description = !description.is_empty();
     let description_text = description.clone();
+    let band_href = format!("/tasks/{id_text}/band");
     let (card_id, delete_id, edit_id) = (id_text.clone(), id_text.clone(), id_text);
     view! {
         <li
@@ -335,6 +336,7 @@ fn Card(task: Task, actions: BoardActions) -> impl IntoView {
             <div class="mt-3 flex flex-wrap items-center gap-1">
                 {status.previous().map(|to| view! { <MoveButton id to arrow="←" actions /> })}
                 {status.next().map(|to| view! { <MoveButton id to arrow="→" actions /> })}
+                <a href=band_href class="btn-ghost ml-auto text-brass-300" data-testid="run-band">"Run the band"</a>
                 <ActionForm action=actions.delete>
                     <input type="hidden" name="id" value=delete_id />
                     <button type="submit" class="btn-icon text-rose-300" aria-label=delete_label>"✕"</button>

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod auth;
+pub mod band;
 pub mod board;
 pub mod not_found;
 pub mod projects;

@@ -75,6 +75,38 @@ pub enum IntentAction {
     WriteTests,
 }
 
+impl IntentAction {
+    pub const ALL: [Self; 4] = [
+        Self::GenerateCode,
+        Self::ReviewCode,
+        Self::DesignUi,
+        Self::WriteTests,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GenerateCode => "generate_code",
+            Self::ReviewCode => "review_code",
+            Self::DesignUi => "design_ui",
+            Self::WriteTests => "write_tests",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// How the UI names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::GenerateCode => "Generate code",
+            Self::ReviewCode => "Review code",
+            Self::DesignUi => "Design the UI",
+            Self::WriteTests => "Write tests",
+        }
+    }
+}
+
 /// The validated intent: action, free-text context and constraints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent {
@@ -204,6 +236,10 @@ mod tests {
         for s in SessionStatus::ALL {
             assert_eq!(SessionStatus::parse(s.as_str()), Some(s));
         }
+        for a in IntentAction::ALL {
+            assert_eq!(IntentAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(IntentAction::parse("deploy"), None);
         assert_eq!(SessionStatus::parse("running"), None);
     }
 

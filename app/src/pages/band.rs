@@ -1,0 +1,344 @@
+//! The band on a task: the "Run the band" form (action, context,
+//! constraints) and the session page that shows, per agent, the output,
+//! confidence and reasoning, safety flags, provenance, tokens and time,
+//! with the gate's verdict and the budget left. Until live streaming
+//! arrives, the session page refreshes itself while the band plays.
+//!
+//! Agent output is untrusted text: it is only ever rendered as text nodes
+//! (inside `<pre>`), never as HTML.
+
+use std::time::Duration;
+
+use domain::band::{ProviderKind, Risk};
+use domain::sessions::{
+    AgentInvocation, IntentAction, ReviewKind, ReviewReason, ReviewRequest, SessionStatus,
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use crate::components::{ErrorNote, RequireUser, last_error, thousands};
+use crate::error::AppError;
+use crate::server_fns::{RunBand, SessionDetail, get_session, get_task};
+
+/// The id in the route, if it is one.
+fn route_id() -> Memo<Option<Uuid>> {
+    let params = use_params_map();
+    Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| Uuid::parse_str(&s).ok())
+    })
+}
+
+#[component]
+pub fn RunBandPage() -> impl IntoView {
+    view! {
+        <RequireUser>
+            <RunBand />
+        </RequireUser>
+    }
+}
+
+#[component]
+fn RunBand() -> impl IntoView {
+    let task_id = route_id();
+    let task = Resource::new(
+        move || task_id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_task(id).await,
+                None => Err(AppError::NotFound("task".into())),
+            }
+        },
+    );
+    let run = ServerAction::<RunBand>::new();
+    let error = last_error(run.value());
+    let field_error = move |field: &'static str| {
+        move || {
+            error
+                .get()
+                .filter(|e| e.field() == Some(field))
+                .map(|e| e.to_string())
+        }
+    };
+    view! {
+        <section class="mx-auto max-w-3xl px-4 py-8">
+            <Suspense fallback=|| view! { <p class="text-slate-400">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match task.await {
+                        Ok(t) => view! {
+                            <a href=format!("/projects/{}", t.project_id) class="link text-sm">"← Back to the board"</a>
+                            <h1 class="mt-2 text-2xl font-semibold">"Run the band"</h1>
+                            <p class="text-sm text-slate-400">
+                                "On "<span class="text-slate-200" data-testid="band-task">{t.title.clone()}</span>
+                                ". The coder, reviewer and designer play in parallel; nothing is applied until you approve."
+                            </p>
+                            <ActionForm action=run attr:class="card mt-6 space-y-4 p-5" attr:data-testid="run-band-form">
+                                <input type="hidden" name="task_id" value=t.id.to_string() />
+                                <div>
+                                    <label for="band-action" class="block text-sm text-slate-300">"What should the band do?"</label>
+                                    <select id="band-action" name="action" class="input mt-1">
+                                        {IntentAction::ALL.into_iter().map(|a| view! {
+                                            <option value=a.as_str()>{a.label()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </div>
+                                <div>
+                                    <label for="band-context" class="block text-sm text-slate-300">"Context"</label>
+                                    <textarea id="band-context" name="context" rows="5" class="input mt-1"
+                                        placeholder="Code to review, conventions, links to what exists…"></textarea>
+                                    <p class="mt-1 text-sm text-rose-300" role="alert">{field_error("context")}</p>
+                                </div>
+                                <div>
+                                    <label for="band-constraints" class="block text-sm text-slate-300">"Constraints (one per line)"</label>
+                                    <textarea id="band-constraints" name="constraints" rows="3" class="input mt-1"
+                                        placeholder="Accessible\nNo new dependencies"></textarea>
+                                    <p class="mt-1 text-sm text-rose-300" role="alert">{field_error("constraints")}</p>
+                                </div>
+                                <ErrorNote error />
+                                <button type="submit" class="btn-primary" disabled=move || run.pending().get()>
+                                    {move || if run.pending().get() { "Starting…" } else { "Run the band" }}
+                                </button>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(e) => view! { <p class="text-rose-300" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+pub fn SessionPage() -> impl IntoView {
+    view! {
+        <RequireUser>
+            <Session />
+        </RequireUser>
+    }
+}
+
+/// While the band plays, the page asks again this often.
+const REFRESH: Duration = Duration::from_millis(1500);
+
+#[component]
+fn Session() -> impl IntoView {
+    let id = route_id();
+    let tick = RwSignal::new(0u32);
+    let detail = Resource::new(
+        move || (id.get(), tick.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_session(id).await,
+                None => Err(AppError::NotFound("session".into())),
+            }
+        },
+    );
+    // In the browser only: refresh while the session is still playing.
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                let playing = detail.get_untracked().is_some_and(|d| {
+                    d.is_ok_and(|d| {
+                        matches!(
+                            d.session.status,
+                            SessionStatus::Pending | SessionStatus::Executing
+                        )
+                    })
+                });
+                if playing {
+                    tick.update(|t| *t = t.wrapping_add(1));
+                }
+            },
+            REFRESH,
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    view! {
+        <section class="mx-auto max-w-5xl px-4 py-8">
+            <Transition fallback=|| view! { <p class="text-slate-400">"Loading session…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(d) => view! { <SessionView d /> }.into_any(),
+                        Err(e) => view! { <p class="text-rose-300" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+fn status_text(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Pending => "Waiting to start",
+        SessionStatus::Executing => "The band is playing…",
+        SessionStatus::AwaitingReview => "Waiting for your review",
+        SessionStatus::Completed => "Completed",
+        SessionStatus::Failed => "Failed",
+    }
+}
+
+fn reason_text(reason: ReviewReason) -> &'static str {
+    match reason {
+        ReviewReason::LowConfidence => "confidence below your threshold",
+        ReviewReason::SafetyConcern => "a safety concern",
+        ReviewReason::CriticalOperation => "a critical operation",
+        ReviewReason::BudgetExhausted => "the task's token reservation ran out",
+        ReviewReason::SynthesisFailed => "the conductor could not synthesise",
+    }
+}
+
+#[component]
+fn SessionView(d: SessionDetail) -> impl IntoView {
+    let s = d.session;
+    let back = format!("/projects/{}", s.project_id);
+    let title = d.task_title.unwrap_or_else(|| "a task".to_owned());
+    let failure = s.failure.clone();
+    let started = s.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    view! {
+        <a href=back class="link text-sm">"← Back to the board"</a>
+        <div class="mt-2 flex flex-wrap items-baseline justify-between gap-3">
+            <h1 class="text-2xl font-semibold">"The band on “"{title}"”"</h1>
+            <span class="rounded-full border border-white/15 px-3 py-1 text-sm" data-testid="session-status" data-status=s.status.as_str()>
+                {status_text(s.status)}
+            </span>
+        </div>
+        <p class="mt-1 text-sm text-slate-400">
+            {s.intent.action.label()}" · started "{started}" · conductor: "{s.conductor.label()}
+        </p>
+        {failure.map(|f| view! { <p class="mt-4 rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert" data-testid="session-failure">{f}</p> })}
+        {d.reviews.into_iter().map(|r| view! { <ReviewNote r /> }).collect_view()}
+        <section class="card mt-4 p-4 text-sm" data-testid="session-budget">
+            <span>"This session used "<strong data-testid="session-tokens">{thousands(s.total_tokens_used)}</strong>" tokens. "</span>
+            <span class="text-slate-400">
+                {format!("{} left this month ({} tier, up to {} per task).", thousands(d.budget.remaining()), d.budget.tier.as_str(), thousands(d.budget.max_session_tokens))}
+            </span>
+        </section>
+        <div class="mt-6 grid gap-4 lg:grid-cols-2">
+            {d.invocations.into_iter().map(|i| view! { <AgentCard i /> }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn ReviewNote(r: ReviewRequest) -> impl IntoView {
+    let headline = match r.kind {
+        ReviewKind::FinalApproval => {
+            "The conductor synthesised the band's work. Nothing is applied until you approve it."
+                .to_owned()
+        }
+        ReviewKind::Gate => {
+            let why: Vec<&str> = r.reasons.iter().map(|x| reason_text(*x)).collect();
+            format!("Stopped at the human gate: {}.", why.join(", "))
+        }
+    };
+    let expires = r.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    view! {
+        <section class="mt-4 rounded-lg border border-brass-400/40 bg-brass-400/10 p-4 text-sm" data-testid="review-request" data-kind=r.kind.as_str()>
+            <p class="font-medium text-brass-200">{headline}</p>
+            <p class="mt-1 text-slate-300">
+                {format!("Average confidence {:.0} % · {} · expires {expires}", r.average_confidence * 100.0, r.status.as_str().replace('_', " "))}
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn AgentCard(i: AgentInvocation) -> impl IntoView {
+    let r = i.response;
+    let percent = (i.confidence * 100.0).round().clamp(0.0, 100.0);
+    let local = i.agent == ProviderKind::Local;
+    let provenance = r.provenance.as_ref().map(|p| {
+        format!(
+            "{} · temperature {} · max {} tokens · {}",
+            p.model_version,
+            p.temperature,
+            p.max_tokens,
+            p.timestamp.format("%H:%M:%S UTC")
+        )
+    });
+    let safety = r.safety.clone();
+    let files = r.coder_output.as_ref().map(|c| {
+        c.files
+            .iter()
+            .map(|f| {
+                if f.truncated {
+                    format!("{} (cut off)", f.path)
+                } else {
+                    f.path.clone()
+                }
+            })
+            .chain(c.patches.iter().map(|p| format!("patch: {}", p.path)))
+            .collect::<Vec<_>>()
+    });
+    let review = r.review.clone();
+    let attempts = r.attempts.clone();
+    let failed_over = attempts.len() > 1;
+    view! {
+        <article class="card p-4" data-testid="invocation" data-role=i.role.as_str()>
+            <header class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 class="font-semibold capitalize">{i.role.as_str()}</h2>
+                <span class="text-sm text-slate-400">
+                    {i.agent.label()}
+                    {local.then(|| view! { <span class="ml-2 rounded bg-white/10 px-1.5 py-0.5 text-xs" data-testid="local-label">"local model output"</span> })}
+                </span>
+            </header>
+            {provenance.map(|p| view! { <p class="mt-1 text-xs text-slate-500" data-testid="provenance">{p}</p> })}
+            {r.error.clone().map(|e| view! { <p class="mt-2 text-sm text-rose-300" role="alert" data-testid="agent-error">{e}</p> })}
+            <div class="mt-3 flex items-center gap-2 text-sm">
+                <span>"Confidence "<strong data-testid="confidence">{format!("{percent:.0} %")}</strong></span>
+                <div class="h-2 flex-1 rounded-full bg-white/10" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=percent.to_string()>
+                    <div class="h-2 rounded-full bg-brass-400" style=format!("width: {percent}%")></div>
+                </div>
+            </div>
+            <p class="mt-1 text-xs text-slate-400">
+                {format!("{} tokens · {} ms", thousands(i.tokens_used), thousands(i.execution_time_ms))}
+                {failed_over.then(|| format!(" · {} attempts", attempts.len()))}
+            </p>
+            {review.map(|rv| view! {
+                <p class="mt-2 text-sm" data-testid="verdict">"Verdict: "<strong>{rv.verdict.as_str().replace('_', " ")}</strong>
+                    {(!rv.issues.is_empty()).then(|| format!(" — {}", rv.issues.join("; ")))}
+                </p>
+            })}
+            {files.filter(|f| !f.is_empty()).map(|f| view! {
+                <p class="mt-2 text-sm" data-testid="proposed-files">"Proposes: "{f.join(", ")}</p>
+            })}
+            {safety.map(|s| {
+                let risk = match s.hallucination_risk { Risk::Low => "low", Risk::Medium => "medium", Risk::High => "high" };
+                view! {
+                    <div class="mt-2 text-sm" data-testid="safety">
+                        <p class="text-slate-300">"Hallucination risk: "{risk}</p>
+                        <ul class="mt-1 space-y-1">
+                            {s.flags.into_iter().map(|f| view! {
+                                <li class="rounded bg-rose-500/10 px-2 py-1 text-rose-200" data-testid="safety-flag">
+                                    <strong>{f.kind.as_str()}</strong>
+                                    {f.line.map(|l| format!(" (line {l})"))}": "<code>{f.excerpt}</code>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                }
+            })}
+            <details class="mt-2 text-sm">
+                <summary class="cursor-pointer text-slate-400 hover:text-slate-200">"Reasoning"</summary>
+                <ol class="mt-1 list-decimal space-y-0.5 pl-5 text-slate-300" data-testid="reasoning">
+                    {r.reasoning.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
+                </ol>
+                {(!attempts.is_empty()).then(|| view! {
+                    <ul class="mt-2 space-y-0.5 text-xs text-slate-400">
+                        {attempts.into_iter().map(|a| view! {
+                            <li>{format!("{} {} · {} tokens · {}", a.provider, a.model, a.usage.total(), a.error.unwrap_or_else(|| "answered".to_owned()))}</li>
+                        }).collect_view()}
+                    </ul>
+                })}
+            </details>
+            <pre class="mt-3 max-h-96 overflow-auto whitespace-pre-wrap rounded-md bg-ink-950 p-3 text-xs text-slate-200" data-testid="output">{r.content}</pre>
+        </article>
+    }
+}
