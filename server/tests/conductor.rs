@@ -730,3 +730,80 @@ backends!(someone_elses_task_is_not_found, |url: String| async move {
         0
     );
 });
+
+backends!(
+    hundreds_of_band_sessions_at_once_never_overspend,
+    |url: String| async move {
+        // Every call reports the most it could cost, and long answers fill
+        // every passed-on slot: each session spends close to its whole bound.
+        let claude = Scripted::new(ProviderKind::Claude, |role| Step::Answer(long_answer(role)));
+        let rig = Arc::new(rig(&url, vec![claude]).await);
+        let budgets = rig.app.services.budgets.clone();
+
+        // One session alone, to learn the plan's estimate.
+        let first = play(&rig).await;
+        let estimate = first.reserved;
+        let spent_alone = budgets.current(rig.user).await.unwrap().used_this_month;
+        assert!(spent_alone <= estimate);
+
+        // Hold the month so that two and a half sessions' worth is left.
+        let mut holds = Vec::new();
+        loop {
+            let left = budgets.current(rig.user).await.unwrap().remaining();
+            let excess = left - estimate * 5 / 2;
+            if excess <= 0 {
+                break;
+            }
+            holds.push(
+                budgets
+                    .reserve(rig.user, None, excess.min(9_990))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let before = budgets.current(rig.user).await.unwrap();
+
+        const RUSH: usize = 200;
+        let runs: Vec<_> = (0..RUSH)
+            .map(|_| {
+                let rig = rig.clone();
+                tokio::spawn(async move {
+                    match rig.conductor.start(rig.user, rig.task, intent()).await {
+                        Ok(started) => Some(rig.conductor.run(started.job).await.unwrap()),
+                        Err(e) => {
+                            assert!(e.to_string().contains("token"), "{e}");
+                            None
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut played = 0;
+        for run in runs {
+            if let Some(status) = run.await.unwrap() {
+                assert_eq!(status, SessionStatus::AwaitingReview);
+                played += 1;
+            }
+        }
+        assert_eq!(played, 2, "exactly what fits plays");
+
+        let after = budgets.current(rig.user).await.unwrap();
+        let held: i64 = holds.iter().map(|h| h.amount).sum();
+        assert_eq!(
+            after.reserved_tokens, held,
+            "only the holds remain reserved"
+        );
+        assert!(
+            after.used_this_month - before.used_this_month <= 2 * estimate,
+            "no session spent past its reservation"
+        );
+        assert!(after.used_this_month + after.reserved_tokens <= after.monthly_limit);
+        let refused = read_events(&rig.app.db, rig.user)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "TokenBudgetExceeded")
+            .count();
+        assert_eq!(refused, RUSH - 2);
+    }
+);
