@@ -1,7 +1,7 @@
-//! The two combinators the conductor needs, without a runtime dependency:
-//! `join_all` runs the band's agents concurrently and waits for every one
-//! (allSettled: one failing never cancels the others), and `with_deadline`
-//! gives an agent a time limit using the `Sleeper` port.
+//! The combinators the conductor needs, without a runtime dependency:
+//! `join` and `join_all` run the band's agents concurrently and wait for
+//! every one (allSettled: one failing never cancels the others), and
+//! `with_deadline` gives an agent a time limit using the `Sleeper` port.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +32,32 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
             Poll::Ready(outputs.iter_mut().filter_map(Option::take).collect())
         } else {
             Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Polls both futures until both are done.
+pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if out_a.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (out_a, out_b) = (x, y);
+                Poll::Pending
+            }
         }
     })
     .await
@@ -105,6 +131,21 @@ mod tests {
             Duration::from_millis(30),
             "as long as the slowest, not the sum"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn join_waits_for_both_concurrently() {
+        let started = tokio::time::Instant::now();
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            "slow"
+        };
+        let fast = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            1
+        };
+        assert_eq!(join(slow, fast).await, ("slow", 1));
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,13 +30,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::concurrency::join;
 use super::gate::{self, Assessment, GateDecision, ReviewReason};
 use super::plan::{Pool, TokenPlan};
 use super::prompts::{self, PromptContext};
 use super::scoring::{self, Scored};
 use super::{
     AgentInvocation, AiSession, Intent, InvocationRecord, ReviewKind, ReviewRequest, ReviewStatus,
-    SessionError, SessionRepository, SessionStatus,
+    SessionError, SessionRepository, SessionStatus, SessionStep, StatusMove,
 };
 use crate::accounts::{AccountError, AccountService, Tone};
 use crate::band::{
@@ -342,21 +343,24 @@ impl Conductor {
     /// if storage allows.
     pub async fn run(&self, job: SessionJob) -> Result<SessionStatus, ConductorError> {
         let pool = Pool::new(job.reservation.amount);
-        let outcome = self.play(&job, &pool).await;
-        // Whatever happened, return what the reservation still holds.
-        let released = self.budgets.release(job.reservation.id).await;
-        match outcome {
-            Ok(status) => {
-                released.map_err(|e| ConductorError::Unexpected(Box::new(e)))?;
-                Ok(status)
-            }
+        match self.play(&job, &pool).await {
+            Ok(status) => Ok(status),
             Err(e) => {
-                let _ = self
-                    .fail(
+                // Best effort: fail the session and return the reservation,
+                // together if storage allows, the reservation alone if not.
+                let failed = self
+                    .finish(
                         &job,
-                        "the run stopped on an internal error; see the server log",
+                        Vec::new(),
+                        Vec::new(),
+                        Finish::Failed(
+                            "the run stopped on an internal error; see the server log".into(),
+                        ),
                     )
                     .await;
+                if failed.is_err() {
+                    let _ = self.budgets.release(job.reservation.id).await;
+                }
                 Err(e)
             }
         }
@@ -378,40 +382,29 @@ impl Conductor {
                 None => prompts::agent_prompt(AgentRole::Reviewer, &ctx),
             };
             let reviewer = self.call(job, pool, AgentRole::Reviewer, prompt).await;
-            vec![coder, reviewer]
+            [coder, reviewer]
         };
-        let designer = async {
-            vec![
-                self.call(
-                    job,
-                    pool,
-                    AgentRole::Designer,
-                    prompts::agent_prompt(AgentRole::Designer, &ctx),
-                )
-                .await,
-            ]
-        };
-        type Branch<'a> =
-            std::pin::Pin<Box<dyn std::future::Future<Output = Vec<AgentRun>> + Send + 'a>>;
-        let branches: Vec<Branch<'_>> = vec![Box::pin(coder_then_reviewer), Box::pin(designer)];
-        let runs: Vec<AgentRun> = super::concurrency::join_all(branches)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let designer = self.call(
+            job,
+            pool,
+            AgentRole::Designer,
+            prompts::agent_prompt(AgentRole::Designer, &ctx),
+        );
+        let ([coder, reviewer], designer) = join(coder_then_reviewer, designer).await;
+        let runs = [coder, reviewer, designer];
 
-        let coder_reviewed = runs
-            .iter()
-            .any(|r| r.role == AgentRole::Coder && r.result.is_ok());
-        let verdict = runs
-            .iter()
-            .find(|r| r.role == AgentRole::Reviewer)
-            .and_then(|r| r.result.as_ref().ok())
+        let coder_reviewed = runs[0].result.is_ok();
+        let verdict = runs[1]
+            .result
+            .as_ref()
+            .ok()
             .filter(|_| coder_reviewed)
             .and_then(|c| crate::band::Review::parse(&c.content))
             .map(|r| r.verdict);
         let mut assessments = Vec::new();
         let mut passed: Vec<(AgentRole, String)> = Vec::new();
+        let mut invocations = Vec::new();
+        let mut events = Vec::new();
         for run in &runs {
             // Agreement is not scored here: a coder, a designer and a
             // reviewer answer different questions, so their texts differ by
@@ -429,7 +422,9 @@ impl Conductor {
                 });
                 passed.push((run.role, job.plan.pass_on(output).into_owned()));
             }
-            self.record(job, run, scored).await?;
+            let (invocation, event) = self.invocation(job, run, scored);
+            invocations.push(invocation);
+            events.push(event);
         }
 
         if assessments.is_empty() {
@@ -443,7 +438,8 @@ impl Conductor {
                     )
                 })
                 .collect();
-            self.fail(job, &format!("every agent failed — {}", why.join("; ")))
+            let why = format!("every agent failed — {}", why.join("; "));
+            self.finish(job, invocations, events, Finish::Failed(why))
                 .await?;
             return Ok(SessionStatus::Failed);
         }
@@ -456,42 +452,48 @@ impl Conductor {
             }
             | GateDecision::Synthesize { average_confidence } => *average_confidence,
         };
-        match decision {
+        let hold = |kind, reasons| Finish::Hold {
+            kind,
+            reasons,
+            average,
+        };
+        let outcome = match decision {
             GateDecision::HumanReviewRequired { mut reasons, .. } => {
                 if budget_exhausted {
                     reasons.push(ReviewReason::BudgetExhausted);
                 }
-                self.hold(job, ReviewKind::Gate, reasons, average).await?;
+                hold(ReviewKind::Gate, reasons)
             }
             GateDecision::Synthesize { .. } if budget_exhausted => {
-                self.hold(
-                    job,
-                    ReviewKind::Gate,
-                    vec![ReviewReason::BudgetExhausted],
-                    average,
-                )
-                .await?;
+                hold(ReviewKind::Gate, vec![ReviewReason::BudgetExhausted])
             }
             GateDecision::Synthesize { .. } => {
+                // The first round is stored while the conductor plays, so
+                // its bookkeeping stays off the critical path.
+                let stored = self.store(job, &invocations, &events);
                 let outputs: Vec<(AgentRole, &str)> =
                     passed.iter().map(|(r, t)| (*r, t.as_str())).collect();
                 let prompt = prompts::synthesis_prompt(&ctx, &outputs);
-                let synthesis = self.call(job, pool, AgentRole::Conductor, prompt).await;
+                let (stored, synthesis) =
+                    join(stored, self.call(job, pool, AgentRole::Conductor, prompt)).await;
+                stored?;
                 let others: Vec<&str> = outputs.iter().map(|(_, t)| *t).collect();
                 let scored = synthesis
                     .result
                     .as_ref()
                     .ok()
                     .map(|c| scoring::score(AgentRole::Conductor, c, None, &others));
-                self.record(job, &synthesis, scored).await?;
-                let (kind, reasons) = match (&synthesis.result, synthesis.budget_exhausted) {
-                    (Ok(_), _) => (ReviewKind::FinalApproval, Vec::new()),
-                    (Err(_), true) => (ReviewKind::Gate, vec![ReviewReason::BudgetExhausted]),
-                    (Err(_), false) => (ReviewKind::Gate, vec![ReviewReason::SynthesisFailed]),
-                };
-                self.hold(job, kind, reasons, average).await?;
+                let (invocation, event) = self.invocation(job, &synthesis, scored);
+                invocations = vec![invocation];
+                events = vec![event];
+                match (&synthesis.result, synthesis.budget_exhausted) {
+                    (Ok(_), _) => hold(ReviewKind::FinalApproval, Vec::new()),
+                    (Err(_), true) => hold(ReviewKind::Gate, vec![ReviewReason::BudgetExhausted]),
+                    (Err(_), false) => hold(ReviewKind::Gate, vec![ReviewReason::SynthesisFailed]),
+                }
             }
-        }
+        };
+        self.finish(job, invocations, events, outcome).await?;
         Ok(SessionStatus::AwaitingReview)
     }
 
@@ -593,19 +595,13 @@ impl Conductor {
         run
     }
 
-    /// Settles the run's usage and stores it with its `AgentInvoked` event.
-    async fn record(
+    /// The stored form of one agent run, with its `AgentInvoked` event.
+    fn invocation(
         &self,
         job: &SessionJob,
         run: &AgentRun,
         scored: Option<Scored>,
-    ) -> Result<(), ConductorError> {
-        if run.used > 0 {
-            self.budgets
-                .settle(job.reservation.id, run.used)
-                .await
-                .map_err(|e| ConductorError::Unexpected(Box::new(e)))?;
-        }
+    ) -> (AgentInvocation, EventEnvelope) {
         let (content, stop_reason, usage, provenance) = match &run.result {
             Ok(c) => (
                 c.content.clone(),
@@ -625,7 +621,6 @@ impl Conductor {
             ),
             None => (Vec::new(), None, None, None),
         };
-        let now = Utc::now();
         let invocation = AgentInvocation {
             id: Uuid::new_v4(),
             session_id: job.session.id,
@@ -647,7 +642,7 @@ impl Conductor {
             confidence,
             tokens_used: run.used,
             execution_time_ms: run.elapsed_ms,
-            invoked_at: now,
+            invoked_at: Utc::now(),
         };
         let event = self.event(
             job,
@@ -662,71 +657,98 @@ impl Conductor {
                 failed: run.result.is_err(),
             },
         );
-        self.sessions
-            .record_invocation(&invocation, &[event])
-            .await?;
-        Ok(())
+        (invocation, event)
     }
 
-    /// Stops the session for a human, with a pending review.
-    async fn hold(
+    /// Stores invocations with their tokens charged, in one commit.
+    async fn store(
         &self,
         job: &SessionJob,
-        kind: ReviewKind,
-        reasons: Vec<ReviewReason>,
-        average_confidence: f64,
+        invocations: &[AgentInvocation],
+        events: &[EventEnvelope],
     ) -> Result<(), ConductorError> {
-        let now = Utc::now();
-        let review = ReviewRequest {
-            id: Uuid::new_v4(),
-            session_id: job.session.id,
-            user_id: job.session.user_id,
-            kind,
-            status: ReviewStatus::PendingReview,
-            reasons,
-            average_confidence,
-            created_at: now,
-            expires_at: now + self.settings.review_ttl,
+        let step = SessionStep {
+            invocations,
+            charge: Some((job.reservation.id, tokens_of(invocations))),
+            ..SessionStep::new(job.session.id, Utc::now(), events)
         };
-        let why = match kind {
-            ReviewKind::FinalApproval => "synthesised; waiting for final approval".to_owned(),
-            ReviewKind::Gate => {
-                let names: Vec<String> = review.reasons.iter().map(|r| format!("{r:?}")).collect();
-                format!("stopped at the gate: {}", names.join(", "))
-            }
-        };
-        let events = [
-            self.status_event(job, SessionStatus::AwaitingReview, Some(why)),
-            self.event(
-                job,
-                DomainEvent::HumanReviewRequired {
-                    review_id: review.id,
-                    session_id: job.session.id,
-                    kind,
-                    reasons: review.reasons.clone(),
-                    average_confidence,
-                    expires_at: review.expires_at,
-                },
-            ),
-        ];
-        self.sessions
-            .hold_for_review(SessionStatus::Executing, &review, &events)
-            .await?;
+        self.sessions.commit(step).await?;
         Ok(())
     }
 
-    async fn fail(&self, job: &SessionJob, why: &str) -> Result<(), ConductorError> {
-        let event = self.status_event(job, SessionStatus::Failed, Some(why.to_owned()));
-        self.sessions
-            .transition(
-                job.session.id,
-                SessionStatus::Executing,
-                SessionStatus::Failed,
-                Some(why),
-                Utc::now(),
-                &[event],
-            )
-            .await?;
+    /// The last step, in one commit: the remaining invocations and their
+    /// tokens, the session's new status (a pending review with its
+    /// `HumanReviewRequired` event, or the failure), and the release of what
+    /// the reservation still holds.
+    async fn finish(
+        &self,
+        job: &SessionJob,
+        invocations: Vec<AgentInvocation>,
+        mut events: Vec<EventEnvelope>,
+        outcome: Finish,
+    ) -> Result<(), ConductorError> {
+        let now = Utc::now();
+        let mut review = None;
+        let (to, failure) = match outcome {
+            Finish::Failed(why) => {
+                events.push(self.status_event(job, SessionStatus::Failed, Some(why.clone())));
+                (SessionStatus::Failed, Some(why))
+            }
+            Finish::Hold {
+                kind,
+                reasons,
+                average,
+            } => {
+                let request = ReviewRequest {
+                    id: Uuid::new_v4(),
+                    session_id: job.session.id,
+                    user_id: job.session.user_id,
+                    kind,
+                    status: ReviewStatus::PendingReview,
+                    reasons,
+                    average_confidence: average,
+                    created_at: now,
+                    expires_at: now + self.settings.review_ttl,
+                };
+                let why = match kind {
+                    ReviewKind::FinalApproval => {
+                        "synthesised; waiting for final approval".to_owned()
+                    }
+                    ReviewKind::Gate => {
+                        let names: Vec<String> =
+                            request.reasons.iter().map(|r| format!("{r:?}")).collect();
+                        format!("stopped at the gate: {}", names.join(", "))
+                    }
+                };
+                events.push(self.status_event(job, SessionStatus::AwaitingReview, Some(why)));
+                events.push(self.event(
+                    job,
+                    DomainEvent::HumanReviewRequired {
+                        review_id: request.id,
+                        session_id: job.session.id,
+                        kind,
+                        reasons: request.reasons.clone(),
+                        average_confidence: average,
+                        expires_at: request.expires_at,
+                    },
+                ));
+                review = Some(request);
+                (SessionStatus::AwaitingReview, None)
+            }
+        };
+        let step = SessionStep {
+            invocations: &invocations,
+            charge: Some((job.reservation.id, tokens_of(&invocations))),
+            status: Some(StatusMove {
+                from: SessionStatus::Executing,
+                to,
+                failure: failure.as_deref(),
+            }),
+            review: review.as_ref(),
+            release: Some(job.reservation.id),
+            ..SessionStep::new(job.session.id, now, &events)
+        };
+        self.sessions.commit(step).await?;
         Ok(())
     }
 
@@ -775,6 +797,20 @@ impl Conductor {
         let reviews = self.sessions.reviews(user_id, session_id).await?;
         Ok((session, invocations, reviews))
     }
+}
+
+/// How a run ends.
+enum Finish {
+    Failed(String),
+    Hold {
+        kind: ReviewKind,
+        reasons: Vec<ReviewReason>,
+        average: f64,
+    },
+}
+
+fn tokens_of(invocations: &[AgentInvocation]) -> i64 {
+    invocations.iter().map(|i| i.tokens_used).sum()
 }
 
 /// Sampling temperature per role: exact for code and review, freer for design.

@@ -21,5 +21,5 @@ pub use gate::{Assessment, GateDecision, ReviewReason};
 pub use model::{
     AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, SessionStatus,
 };
-pub use ports::SessionRepository;
+pub use ports::{SessionRepository, SessionStep, StatusMove};
 pub use review::{ReviewKind, ReviewRequest, ReviewStatus};

@@ -8,6 +8,51 @@ use uuid::Uuid;
 use super::{AgentInvocation, AiSession, ReviewRequest, SessionError, SessionStatus};
 use crate::events::EventEnvelope;
 
+/// A conditional status change: only applied if the session is still `from`.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusMove<'a> {
+    pub from: SessionStatus,
+    pub to: SessionStatus,
+    /// Stored when failing.
+    pub failure: Option<&'a str>,
+}
+
+/// Everything one step of a run changes, written in **one transaction**:
+/// the agent calls it made, their tokens charged to the session's
+/// reservation, a status move, a pending review, the release of what the
+/// reservation still holds, and the events describing it all. One commit
+/// per step keeps the conductor's bookkeeping off the critical path (and
+/// a crash can never leave an invocation stored but not charged).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionStep<'a> {
+    pub session_id: Uuid,
+    pub invocations: &'a [AgentInvocation],
+    /// `(reservation, tokens)`: settle these real tokens.
+    pub charge: Option<(Uuid, i64)>,
+    pub status: Option<StatusMove<'a>>,
+    pub review: Option<&'a ReviewRequest>,
+    /// Close this reservation, returning what it still holds to the month.
+    pub release: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub events: &'a [EventEnvelope],
+}
+
+impl<'a> SessionStep<'a> {
+    /// A step that changes nothing yet: fill in what it does.
+    pub fn new(session_id: Uuid, at: DateTime<Utc>, events: &'a [EventEnvelope]) -> Self {
+        Self {
+            session_id,
+            invocations: &[],
+            charge: None,
+            status: None,
+            review: None,
+            release: None,
+            at,
+            events,
+        }
+    }
+}
+
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
     /// # Errors
@@ -18,13 +63,20 @@ pub trait SessionRepository: Send + Sync {
         events: &[EventEnvelope],
     ) -> Result<(), SessionError>;
 
-    /// Moves the session from `from` to `to` **only if** it is still in
-    /// `from`; `failure` is stored when failing, `completed_at` is set on a
-    /// terminal status.
+    /// Applies `step` atomically. The invocations' tokens are added to the
+    /// session's total; a terminal status sets `completed_at`.
     ///
     /// # Errors
-    /// `Conflict` with the actual status when it had moved on;
-    /// `NotFound`; `Unexpected`.
+    /// `Conflict` with the actual status when the status move's `from` no
+    /// longer holds (then nothing is written); `NotFound`; `Unexpected`
+    /// (also for a reservation that is closed or missing).
+    async fn commit(&self, step: SessionStep<'_>) -> Result<(), SessionError>;
+
+    /// Moves the session from `from` to `to` **only if** it is still in
+    /// `from`; `failure` is stored when failing.
+    ///
+    /// # Errors
+    /// As [`Self::commit`].
     async fn transition(
         &self,
         id: Uuid,
@@ -33,19 +85,29 @@ pub trait SessionRepository: Send + Sync {
         failure: Option<&str>,
         at: DateTime<Utc>,
         events: &[EventEnvelope],
-    ) -> Result<(), SessionError>;
+    ) -> Result<(), SessionError> {
+        self.commit(SessionStep {
+            status: Some(StatusMove { from, to, failure }),
+            ..SessionStep::new(id, at, events)
+        })
+        .await
+    }
 
-    /// Moves the session from `from` to `awaiting_review` **only if** it is
-    /// still in `from`, and stores the pending `review`, in one transaction.
+    /// Stores an invocation and adds its tokens to the session's total.
     ///
     /// # Errors
-    /// As [`Self::transition`].
-    async fn hold_for_review(
+    /// `NotFound` if the session vanished; `Unexpected`.
+    async fn record_invocation(
         &self,
-        from: SessionStatus,
-        review: &ReviewRequest,
+        invocation: &AgentInvocation,
         events: &[EventEnvelope],
-    ) -> Result<(), SessionError>;
+    ) -> Result<(), SessionError> {
+        self.commit(SessionStep {
+            invocations: std::slice::from_ref(invocation),
+            ..SessionStep::new(invocation.session_id, invocation.invoked_at, events)
+        })
+        .await
+    }
 
     /// The review requests of a session (oldest first), if it belongs to
     /// `owner_id`.
@@ -57,16 +119,6 @@ pub trait SessionRepository: Send + Sync {
         owner_id: Uuid,
         session_id: Uuid,
     ) -> Result<Vec<ReviewRequest>, SessionError>;
-
-    /// Stores an invocation and adds its tokens to the session's total.
-    ///
-    /// # Errors
-    /// `NotFound` if the session vanished; `Unexpected`.
-    async fn record_invocation(
-        &self,
-        invocation: &AgentInvocation,
-        events: &[EventEnvelope],
-    ) -> Result<(), SessionError>;
 
     /// The session with its invocations (oldest first), if it belongs to
     /// `owner_id`.

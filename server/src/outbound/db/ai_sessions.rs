@@ -9,7 +9,7 @@ use domain::band::{AgentRole, ProviderKind};
 use domain::events::EventEnvelope;
 use domain::sessions::{
     AgentInvocation, AiSession, Intent, ReviewKind, ReviewReason, ReviewRequest, ReviewStatus,
-    SessionError, SessionRepository, SessionStatus,
+    SessionError, SessionRepository, SessionStatus, SessionStep,
 };
 use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
 use sea_orm::sea_query::Expr;
@@ -20,6 +20,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::budgets::settle_in;
 use super::events::apply_with_events;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
@@ -98,6 +99,36 @@ fn invocation_to_domain(m: invocations::Model) -> Result<AgentInvocation, Sessio
         tokens_used: m.tokens_used,
         execution_time_ms: m.execution_time_ms,
         invoked_at: from_db_time(m.invoked_at),
+    })
+}
+
+fn invocation_row(i: &AgentInvocation) -> Result<invocations::ActiveModel, SessionError> {
+    Ok(invocations::ActiveModel {
+        id: Set(i.id),
+        session_id: Set(i.session_id),
+        agent: Set(i.agent.as_str().to_owned()),
+        role: Set(i.role.as_str().to_owned()),
+        prompt: Set(i.prompt.clone()),
+        response: Set(serde_json::to_value(&i.response).map_err(unexpected)?),
+        confidence: Set(i.confidence.clamp(0.0, 1.0)),
+        tokens_used: Set(i.tokens_used),
+        execution_time_ms: Set(i.execution_time_ms),
+        invoked_at: Set(to_db_time(i.invoked_at)),
+    })
+}
+
+fn review_row(r: &ReviewRequest) -> Result<review_requests::ActiveModel, SessionError> {
+    Ok(review_requests::ActiveModel {
+        id: Set(r.id),
+        session_id: Set(r.session_id),
+        user_id: Set(r.user_id),
+        kind: Set(r.kind.as_str().to_owned()),
+        status: Set(r.status.as_str().to_owned()),
+        reasons: Set(serde_json::to_value(&r.reasons).map_err(unexpected)?),
+        average_confidence: Set(r.average_confidence.clamp(0.0, 1.0)),
+        created_at: Set(to_db_time(r.created_at)),
+        expires_at: Set(to_db_time(r.expires_at)),
+        decided_at: Set(None),
     })
 }
 
@@ -205,53 +236,59 @@ impl SessionRepository for SeaOrmSessionRepository {
         .map_err(unexpected)
     }
 
-    async fn transition(
-        &self,
-        id: Uuid,
-        from: SessionStatus,
-        to: SessionStatus,
-        failure: Option<&str>,
-        at: DateTime<Utc>,
-        events: &[EventEnvelope],
-    ) -> Result<(), SessionError> {
-        let failure = failure.map(str::to_owned);
-        let applied = apply_with_events(&self.db, events, |txn| {
-            Box::pin(async move { move_status(txn, id, from, to, at, failure).await })
-        })
-        .await
-        .map_err(unexpected)?;
-        if applied {
-            Ok(())
-        } else {
-            Err(self.why_unmoved(id).await)
-        }
-    }
-
-    async fn hold_for_review(
-        &self,
-        from: SessionStatus,
-        review: &ReviewRequest,
-        events: &[EventEnvelope],
-    ) -> Result<(), SessionError> {
-        let row = review_requests::ActiveModel {
-            id: Set(review.id),
-            session_id: Set(review.session_id),
-            user_id: Set(review.user_id),
-            kind: Set(review.kind.as_str().to_owned()),
-            status: Set(review.status.as_str().to_owned()),
-            reasons: Set(serde_json::to_value(&review.reasons).map_err(unexpected)?),
-            average_confidence: Set(review.average_confidence.clamp(0.0, 1.0)),
-            created_at: Set(to_db_time(review.created_at)),
-            expires_at: Set(to_db_time(review.expires_at)),
-            decided_at: Set(None),
-        };
-        let (id, at) = (review.session_id, review.created_at);
-        let applied = apply_with_events(&self.db, events, |txn| {
+    async fn commit(&self, step: SessionStep<'_>) -> Result<(), SessionError> {
+        let invocations = step
+            .invocations
+            .iter()
+            .map(invocation_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let review = step.review.map(review_row).transpose()?;
+        let tokens: i64 = step.invocations.iter().map(|i| i.tokens_used).sum();
+        let status = step
+            .status
+            .map(|m| (m.from, m.to, m.failure.map(str::to_owned)));
+        let (id, at, charge, release) = (step.session_id, step.at, step.charge, step.release);
+        let applied = apply_with_events(&self.db, step.events, |txn| {
             Box::pin(async move {
-                if move_status(txn, id, from, SessionStatus::AwaitingReview, at, None).await? == 0 {
+                if let Some((from, to, failure)) = status
+                    && move_status(txn, id, from, to, at, failure).await? == 0
+                {
                     return Ok(0);
                 }
-                review_requests::Entity::insert(row).exec(txn).await?;
+                if !invocations.is_empty() {
+                    let touched = sessions::Entity::update_many()
+                        .col_expr(
+                            sessions::Column::TotalTokensUsed,
+                            Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
+                        )
+                        .filter(sessions::Column::Id.eq(id))
+                        .exec(txn)
+                        .await?
+                        .rows_affected;
+                    if touched == 0 {
+                        return Ok(0);
+                    }
+                    invocations::Entity::insert_many(invocations)
+                        .exec(txn)
+                        .await?;
+                }
+                if let Some(review) = review {
+                    review_requests::Entity::insert(review).exec(txn).await?;
+                }
+                // Settling and releasing one reservation is one ledger step.
+                let budget = match (charge, release) {
+                    (Some((r, used)), Some(closing)) if r == closing => vec![(r, used, true)],
+                    (charge, release) => charge
+                        .map(|(r, used)| (r, used, false))
+                        .into_iter()
+                        .chain(release.map(|r| (r, 0, true)))
+                        .collect(),
+                };
+                for (reservation, used, close) in budget {
+                    settle_in(txn, reservation, used, close, at)
+                        .await
+                        .map_err(|e| DbErr::Custom(format!("settling the reservation: {e}")))?;
+                }
                 Ok(1)
             })
         })
@@ -280,52 +317,6 @@ impl SessionRepository for SeaOrmSessionRepository {
             .into_iter()
             .map(review_to_domain)
             .collect()
-    }
-
-    async fn record_invocation(
-        &self,
-        invocation: &AgentInvocation,
-        events: &[EventEnvelope],
-    ) -> Result<(), SessionError> {
-        let response = serde_json::to_value(&invocation.response).map_err(unexpected)?;
-        let row = invocations::ActiveModel {
-            id: Set(invocation.id),
-            session_id: Set(invocation.session_id),
-            agent: Set(invocation.agent.as_str().to_owned()),
-            role: Set(invocation.role.as_str().to_owned()),
-            prompt: Set(invocation.prompt.clone()),
-            response: Set(response),
-            confidence: Set(invocation.confidence.clamp(0.0, 1.0)),
-            tokens_used: Set(invocation.tokens_used),
-            execution_time_ms: Set(invocation.execution_time_ms),
-            invoked_at: Set(to_db_time(invocation.invoked_at)),
-        };
-        let (session_id, tokens) = (invocation.session_id, invocation.tokens_used);
-        let applied = apply_with_events(&self.db, events, |txn| {
-            Box::pin(async move {
-                let touched = sessions::Entity::update_many()
-                    .col_expr(
-                        sessions::Column::TotalTokensUsed,
-                        Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
-                    )
-                    .filter(sessions::Column::Id.eq(session_id))
-                    .exec(txn)
-                    .await?
-                    .rows_affected;
-                if touched == 0 {
-                    return Ok(0);
-                }
-                invocations::Entity::insert(row).exec(txn).await?;
-                Ok(1)
-            })
-        })
-        .await
-        .map_err(unexpected)?;
-        if applied {
-            Ok(())
-        } else {
-            Err(SessionError::NotFound)
-        }
     }
 
     async fn find(

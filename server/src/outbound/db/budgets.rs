@@ -117,6 +117,45 @@ async fn charge<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Charges `used` real tokens to an open reservation — up to what it still
+/// holds from the reserved tokens, any excess on top (real usage is never
+/// hidden) — and, with `close`, closes it and returns what it still held to
+/// the month. Runs inside the caller's transaction, so a session step can
+/// settle in the same commit as its invocations. Answers the settlement
+/// and the tokens released.
+pub(crate) async fn settle_in<C: ConnectionTrait>(
+    conn: &C,
+    reservation_id: Uuid,
+    used: i64,
+    close: bool,
+    now: DateTime<Utc>,
+) -> Result<(Settlement, i64), BudgetError> {
+    let r = lock_open(conn, reservation_id, now, close).await?;
+    let held = (r.reserved - r.settled).max(0);
+    let from_reserved = used.min(held);
+    if used != 0 {
+        reservations::Entity::update_many()
+            .col_expr(
+                reservations::Column::Settled,
+                Expr::col(reservations::Column::Settled).add(used),
+            )
+            .filter(reservations::Column::Id.eq(reservation_id))
+            .exec(conn)
+            .await
+            .map_err(unexpected)?;
+    }
+    let released = if close { held - from_reserved } else { 0 };
+    charge(conn, r.budget_id, used, from_reserved + released, now).await?;
+    Ok((
+        Settlement {
+            charged: used,
+            overrun: used - from_reserved,
+            remaining: held - from_reserved,
+        },
+        released,
+    ))
+}
+
 #[async_trait]
 impl BudgetLedger for SeaOrmBudgetLedger {
     async fn current(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<TokenBudget, BudgetError> {
@@ -230,34 +269,16 @@ impl BudgetLedger for SeaOrmBudgetLedger {
         now: DateTime<Utc>,
     ) -> Result<Settlement, BudgetError> {
         let txn = self.db.begin().await.map_err(unexpected)?;
-        let r = lock_open(&txn, reservation_id, now, false).await?;
-        let held = (r.reserved - r.settled).max(0);
-        let from_reserved = used.min(held);
-        reservations::Entity::update_many()
-            .col_expr(
-                reservations::Column::Settled,
-                Expr::col(reservations::Column::Settled).add(used),
-            )
-            .filter(reservations::Column::Id.eq(reservation_id))
-            .exec(&txn)
-            .await
-            .map_err(unexpected)?;
-        charge(&txn, r.budget_id, used, from_reserved, now).await?;
+        let (settlement, _) = settle_in(&txn, reservation_id, used, false, now).await?;
         txn.commit().await.map_err(unexpected)?;
-        Ok(Settlement {
-            charged: used,
-            overrun: used - from_reserved,
-            remaining: held - from_reserved,
-        })
+        Ok(settlement)
     }
 
     async fn release(&self, reservation_id: Uuid, now: DateTime<Utc>) -> Result<i64, BudgetError> {
         let txn = self.db.begin().await.map_err(unexpected)?;
-        let r = lock_open(&txn, reservation_id, now, true).await?;
-        let held = (r.reserved - r.settled).max(0);
-        charge(&txn, r.budget_id, 0, held, now).await?;
+        let (_, released) = settle_in(&txn, reservation_id, 0, true, now).await?;
         txn.commit().await.map_err(unexpected)?;
-        Ok(held)
+        Ok(released)
     }
 
     async fn record(&self, event: &EventEnvelope) -> Result<(), BudgetError> {

@@ -7,9 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::Migrator;
 use migration::sea_orm_migration::MigratorTrait as _;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 
 /// Which engine a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,22 +50,23 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         })
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // A local file never goes stale: pinging it on every checkout only
+        // adds a round trip to each query.
+        .test_before_acquire(backend == Backend::Postgres)
         .sqlx_logging(false);
+    // With WAL, `NORMAL` syncs at checkpoints instead of every commit: a
+    // crash of EXITON loses nothing, a power cut may lose the last commits
+    // but never corrupts the file (SQLite's recommended setting for WAL).
+    options.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+    });
+    // WAL (set per connection above, a property of the file once set) lets
+    // readers proceed during a write; foreign keys and a 5 s busy timeout,
+    // so a writer waits for the lock instead of failing, are sqlx defaults.
     let db = Database::connect(options)
         .await
         .context("connecting to the database")?;
-    if backend == Backend::Sqlite {
-        // WAL lets readers proceed during a write; it is a property of the
-        // file, so setting it once covers every pooled connection. The
-        // per-connection settings (foreign_keys = ON, a 5 s busy timeout so a
-        // writer waits for the lock instead of failing) are sqlx defaults.
-        db.execute(Statement::from_string(
-            DbBackend::Sqlite,
-            "PRAGMA journal_mode = WAL",
-        ))
-        .await
-        .context("switching SQLite to WAL")?;
-    }
     Migrator::up(&db, None)
         .await
         .context("applying migrations")?;

@@ -23,22 +23,31 @@ pub(crate) async fn append<C: ConnectionTrait>(
     conn: &C,
     envelopes: &[EventEnvelope],
 ) -> Result<(), DbErr> {
-    for envelope in envelopes {
-        let payload = serde_json::to_value(&envelope.event)
-            .map_err(|e| DbErr::Custom(format!("serialising event: {e}")))?;
-        let row = events::ActiveModel {
-            sequence: NotSet,
-            id: Set(envelope.id),
-            event_type: Set(envelope.event.type_name().to_owned()),
-            aggregate_id: Set(envelope.aggregate_id),
-            aggregate_type: Set(envelope.aggregate_type.as_str().to_owned()),
-            user_id: Set(envelope.user_id),
-            timestamp: Set(to_db_time(envelope.timestamp)),
-            payload: Set(payload),
-            metadata: Set(metadata()),
-        };
-        events::Entity::insert(row).exec(conn).await?;
+    if envelopes.is_empty() {
+        return Ok(());
     }
+    let metadata = metadata();
+    let rows = envelopes
+        .iter()
+        .map(|envelope| {
+            let payload = serde_json::to_value(&envelope.event)
+                .map_err(|e| DbErr::Custom(format!("serialising event: {e}")))?;
+            Ok(events::ActiveModel {
+                sequence: NotSet,
+                id: Set(envelope.id),
+                event_type: Set(envelope.event.type_name().to_owned()),
+                aggregate_id: Set(envelope.aggregate_id),
+                aggregate_type: Set(envelope.aggregate_type.as_str().to_owned()),
+                user_id: Set(envelope.user_id),
+                timestamp: Set(to_db_time(envelope.timestamp)),
+                payload: Set(payload),
+                metadata: Set(metadata.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    // One statement for the lot; rows keep their order, so sequence
+    // numbers follow the order the events were given in.
+    events::Entity::insert_many(rows).exec(conn).await?;
     Ok(())
 }
 
