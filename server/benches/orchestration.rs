@@ -30,7 +30,8 @@
 //! Run with `cargo bench -p server --bench orchestration`. Knobs
 //! (environment): `EXITON_BENCH_SESSIONS` (200), `EXITON_BENCH_WARMUP` (10),
 //! `EXITON_BENCH_LATENCY_MS` (20), `EXITON_BENCH_THROUGHPUT_SESSIONS`
-//! (2048), `EXITON_BENCH_CONCURRENCY` (64), `EXITON_BENCH_DIR` (where the
+//! (2048), `EXITON_BENCH_CONCURRENCY` (64), `EXITON_BENCH_DATABASE_URL`
+//! (another database to measure, e.g. an empty PostgreSQL one), `EXITON_BENCH_DIR` (where the
 //! database file goes; the system temp dir by default).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -370,7 +371,10 @@ async fn bench() {
 
     let vendor = Arc::new(Vendor::default());
     let vendor_url = start_vendor(vendor.clone());
-    let db_url = format!("sqlite://{}/bench.db", dir.display());
+    // `EXITON_BENCH_DATABASE_URL` measures another database (an empty
+    // PostgreSQL database, say); the default is a SQLite file in `dir`.
+    let db_url = std::env::var("EXITON_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.display()));
     let vars: BTreeMap<&str, String> = [
         ("DATABASE_URL", db_url.clone()),
         ("EXITON_ARGON2_MEMORY_KIB", "1024".into()),

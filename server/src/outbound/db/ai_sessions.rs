@@ -158,9 +158,14 @@ async fn move_status(
     to: SessionStatus,
     at: DateTime<Utc>,
     failure: Option<String>,
+    add_tokens: i64,
 ) -> Result<u64, DbErr> {
     let mut update = sessions::Entity::update_many()
         .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
+        .col_expr(
+            sessions::Column::TotalTokensUsed,
+            Expr::col(sessions::Column::TotalTokensUsed).add(add_tokens),
+        )
         .filter(sessions::Column::Id.eq(id))
         .filter(sessions::Column::Status.eq(from.as_str()));
     if to.is_terminal() {
@@ -250,12 +255,12 @@ impl SessionRepository for SeaOrmSessionRepository {
         let (id, at, charge, release) = (step.session_id, step.at, step.charge, step.release);
         let applied = apply_with_events(&self.db, step.events, |txn| {
             Box::pin(async move {
-                if let Some((from, to, failure)) = status
-                    && move_status(txn, id, from, to, at, failure).await? == 0
-                {
-                    return Ok(0);
-                }
-                if !invocations.is_empty() {
+                if let Some((from, to, failure)) = status {
+                    // The status and the token total share one update.
+                    if move_status(txn, id, from, to, at, failure, tokens).await? == 0 {
+                        return Ok(0);
+                    }
+                } else if !invocations.is_empty() {
                     let touched = sessions::Entity::update_many()
                         .col_expr(
                             sessions::Column::TotalTokensUsed,
@@ -268,6 +273,8 @@ impl SessionRepository for SeaOrmSessionRepository {
                     if touched == 0 {
                         return Ok(0);
                     }
+                }
+                if !invocations.is_empty() {
                     invocations::Entity::insert_many(invocations)
                         .exec(txn)
                         .await?;

@@ -57,13 +57,15 @@ fn to_domain(m: budgets::Model) -> Result<TokenBudget, BudgetError> {
     })
 }
 
-/// Marks an open reservation as touched (locking it) and reads it back.
-/// Tells a missing reservation from a closed one when the write misses.
+/// Marks an open reservation as touched (locking it), adds `settle` to
+/// what it has settled, and reads it back. Tells a missing reservation from
+/// a closed one when the write misses.
 async fn lock_open<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     now: DateTime<Utc>,
     close: bool,
+    settle: i64,
 ) -> Result<reservations::Model, BudgetError> {
     let mut update = reservations::Entity::update_many()
         .col_expr(
@@ -72,6 +74,12 @@ async fn lock_open<C: ConnectionTrait>(
         )
         .filter(reservations::Column::Id.eq(id))
         .filter(reservations::Column::Status.eq("open"));
+    if settle != 0 {
+        update = update.col_expr(
+            reservations::Column::Settled,
+            Expr::col(reservations::Column::Settled).add(settle),
+        );
+    }
     if close {
         update = update
             .col_expr(reservations::Column::Status, Expr::value("closed"))
@@ -130,20 +138,10 @@ pub(crate) async fn settle_in<C: ConnectionTrait>(
     close: bool,
     now: DateTime<Utc>,
 ) -> Result<(Settlement, i64), BudgetError> {
-    let r = lock_open(conn, reservation_id, now, close).await?;
-    let held = (r.reserved - r.settled).max(0);
+    let r = lock_open(conn, reservation_id, now, close, used).await?;
+    // What the reservation held before this charge.
+    let held = (r.reserved - (r.settled - used)).max(0);
     let from_reserved = used.min(held);
-    if used != 0 {
-        reservations::Entity::update_many()
-            .col_expr(
-                reservations::Column::Settled,
-                Expr::col(reservations::Column::Settled).add(used),
-            )
-            .filter(reservations::Column::Id.eq(reservation_id))
-            .exec(conn)
-            .await
-            .map_err(unexpected)?;
-    }
     let released = if close { held - from_reserved } else { 0 };
     charge(conn, r.budget_id, used, from_reserved + released, now).await?;
     Ok((
