@@ -38,14 +38,14 @@ e2e('Run the band from a task card and watch the session reach the gate', async 
   assert.equal(await page.getByTestId('band-task').textContent(), 'Login form');
 
   // Too many constraints: refused next to the field, nothing started.
-  await page.locator('#band-constraints').fill(Array.from({ length: 21 }, (_, i) => `c${i}`).join('\n'));
+  await page.locator('#field-constraints').fill(Array.from({ length: 21 }, (_, i) => `c${i}`).join('\n'));
   await page.getByRole('button', { name: 'Run the band' }).click();
   await eventually(async () => assert.match(await page.getByTestId('run-band-form').textContent(), /at most 20 constraints/));
   assert.match(page.url(), /\/band$/);
 
   await page.locator('#band-action').selectOption('generate_code');
-  await page.locator('#band-context').fill('Use the existing session cookie.');
-  await page.locator('#band-constraints').fill('Accessible\nNo new dependencies');
+  await page.locator('#field-context').fill('Use the existing session cookie.');
+  await page.locator('#field-constraints').fill('Accessible\nNo new dependencies');
   await page.getByRole('button', { name: 'Run the band' }).click();
   await page.waitForURL(/\/sessions\/[0-9a-f-]+$/);
 

@@ -55,16 +55,16 @@ pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Serv
     let budgets = BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone())));
     let project_service = ProjectService::new(projects.clone());
     let task_service = TaskService::new(projects, tasks);
-    let conductor = Conductor::new(
-        Arc::new(SeaOrmSessionRepository::new(db.clone())),
-        accounts.clone(),
-        project_service.clone(),
-        task_service.clone(),
-        budgets.clone(),
-        band.clone(),
-        Arc::new(ai::TokioSleeper),
-        config.conductor.clone(),
-    );
+    let conductor = Conductor {
+        sessions: Arc::new(SeaOrmSessionRepository::new(db.clone())),
+        accounts: accounts.clone(),
+        projects: project_service.clone(),
+        tasks: task_service.clone(),
+        budgets: budgets.clone(),
+        band: band.clone(),
+        sleeper: Arc::new(ai::TokioSleeper),
+        settings: config.conductor.clone(),
+    };
     Ok(Services {
         band,
         accounts,

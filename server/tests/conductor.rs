@@ -223,19 +223,19 @@ async fn rig(url: &str, providers: Vec<Arc<Scripted>>) -> Rig {
         Arc::new(resilience),
     );
     let s = &app.services;
-    let conductor = Conductor::new(
-        Arc::new(SeaOrmSessionRepository::new(app.db.clone())),
-        s.accounts.clone(),
-        s.projects.clone(),
-        s.tasks.clone(),
-        s.budgets.clone(),
+    let conductor = Conductor {
+        sessions: Arc::new(SeaOrmSessionRepository::new(app.db.clone())),
+        accounts: s.accounts.clone(),
+        projects: s.projects.clone(),
+        tasks: s.tasks.clone(),
+        budgets: s.budgets.clone(),
         band,
-        Arc::new(TokioSleeper),
-        ConductorSettings {
+        sleeper: Arc::new(TokioSleeper),
+        settings: ConductorSettings {
             agent_timeout: Duration::from_secs(2),
             ..ConductorSettings::default()
         },
-    );
+    };
     Rig {
         user: Uuid::parse_str(user["id"].as_str().unwrap()).unwrap(),
         task: Uuid::parse_str(task["id"].as_str().unwrap()).unwrap(),

@@ -67,6 +67,20 @@ impl FakeAnthropic {
     }
 }
 
+/// The application with Claude configured against a fresh loopback vendor.
+async fn with_vendor(url: &str) -> (FakeAnthropic, TestApp) {
+    let vendor = FakeAnthropic::start().await;
+    let app = TestApp::with_vars(
+        url,
+        &[
+            ("ANTHROPIC_API_KEY", "sk-ant-test"),
+            ("ANTHROPIC_BASE_URL", &vendor.base_url),
+        ],
+    )
+    .await;
+    (vendor, app)
+}
+
 async fn signed_in_with_task(app: &TestApp, email: &str) -> (Client, String) {
     let mut c = app.client();
     c.sign_up(email).await;
@@ -101,15 +115,7 @@ async fn settled(c: &mut Client, session: &str) -> Value {
 backends!(
     the_band_runs_over_the_wire_and_waits_for_approval,
     |url: String| async move {
-        let vendor = FakeAnthropic::start().await;
-        let app = TestApp::with_vars(
-            &url,
-            &[
-                ("ANTHROPIC_API_KEY", "sk-ant-test"),
-                ("ANTHROPIC_BASE_URL", &vendor.base_url),
-            ],
-        )
-        .await;
+        let (vendor, app) = with_vendor(&url).await;
         let (mut c, task) = signed_in_with_task(&app, "wire@example.com").await;
 
         let r = c
@@ -172,15 +178,7 @@ backends!(
 backends!(
     execute_ai_refuses_bad_requests_clearly,
     |url: String| async move {
-        let vendor = FakeAnthropic::start().await;
-        let app = TestApp::with_vars(
-            &url,
-            &[
-                ("ANTHROPIC_API_KEY", "sk-ant-test"),
-                ("ANTHROPIC_BASE_URL", &vendor.base_url),
-            ],
-        )
-        .await;
+        let (vendor, app) = with_vendor(&url).await;
         let (mut c, task) = signed_in_with_task(&app, "owner@example.com").await;
         let path = format!("/api/v1/tasks/{task}/execute-ai");
 
@@ -241,15 +239,7 @@ backends!(
         );
 
         // A provider, but a month already spent.
-        let vendor = FakeAnthropic::start().await;
-        let app = TestApp::with_vars(
-            &url,
-            &[
-                ("ANTHROPIC_API_KEY", "sk-ant-test"),
-                ("ANTHROPIC_BASE_URL", &vendor.base_url),
-            ],
-        )
-        .await;
+        let (vendor, app) = with_vendor(&url).await;
         let (mut c, task) = signed_in_with_task(&app, "broke@example.com").await;
         let me = c.get("/api/v1/auth/me").await;
         let user = uuid::Uuid::parse_str(me.body["id"].as_str().unwrap()).unwrap();

@@ -6,4 +6,4 @@ mod widgets;
 
 pub use format::thousands;
 pub use layout::RequireUser;
-pub use widgets::{ErrorNote, LastError, TextField, last_error};
+pub use widgets::{ErrorNote, LastError, TextAreaField, TextField, last_error};

@@ -50,6 +50,42 @@ pub fn TextField(
     }
 }
 
+/// A labelled text area; `error` shows under it when it names this field.
+#[component]
+pub fn TextAreaField(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = 3)] rows: u32,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(into)] error: LastError,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let message = move || {
+        error
+            .get()
+            .filter(|e| e.field() == Some(name))
+            .map(|e| e.to_string())
+    };
+    view! {
+        <label for=id.clone() class="block text-sm text-slate-300">
+            {label}
+        </label>
+        <textarea
+            id=id
+            name=name
+            rows=rows
+            placeholder=placeholder
+            aria-invalid=move || message().is_some().to_string()
+            class="input mt-1"
+        ></textarea>
+        <Show when=move || message().is_some()>
+            <p class="mt-1 text-sm text-rose-300" role="alert" data-field-error=name>
+                {message}
+            </p>
+        </Show>
+    }
+}
+
 /// Shows an error that is not about a particular input.
 #[component]
 pub fn ErrorNote(#[prop(into)] error: LastError) -> impl IntoView {

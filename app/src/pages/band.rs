@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
-use crate::components::{ErrorNote, RequireUser, last_error, thousands};
+use crate::components::{ErrorNote, RequireUser, TextAreaField, last_error, thousands};
 use crate::error::AppError;
 use crate::server_fns::{RunBand, SessionDetail, get_session, get_task};
 
@@ -55,14 +55,6 @@ fn RunBand() -> impl IntoView {
     );
     let run = ServerAction::<RunBand>::new();
     let error = last_error(run.value());
-    let field_error = move |field: &'static str| {
-        move || {
-            error
-                .get()
-                .filter(|e| e.field() == Some(field))
-                .map(|e| e.to_string())
-        }
-    };
     view! {
         <section class="mx-auto max-w-3xl px-4 py-8">
             <Suspense fallback=|| view! { <p class="text-slate-400">"Loading…"</p> }>
@@ -86,16 +78,12 @@ fn RunBand() -> impl IntoView {
                                     </select>
                                 </div>
                                 <div>
-                                    <label for="band-context" class="block text-sm text-slate-300">"Context"</label>
-                                    <textarea id="band-context" name="context" rows="5" class="input mt-1"
-                                        placeholder="Code to review, conventions, links to what exists…"></textarea>
-                                    <p class="mt-1 text-sm text-rose-300" role="alert">{field_error("context")}</p>
+                                    <TextAreaField label="Context" name="context" rows=5 error
+                                        placeholder="Code to review, conventions, links to what exists…" />
                                 </div>
                                 <div>
-                                    <label for="band-constraints" class="block text-sm text-slate-300">"Constraints (one per line)"</label>
-                                    <textarea id="band-constraints" name="constraints" rows="3" class="input mt-1"
-                                        placeholder="Accessible\nNo new dependencies"></textarea>
-                                    <p class="mt-1 text-sm text-rose-300" role="alert">{field_error("constraints")}</p>
+                                    <TextAreaField label="Constraints (one per line)" name="constraints" error
+                                        placeholder="Accessible\nNo new dependencies" />
                                 </div>
                                 <ErrorNote error />
                                 <button type="submit" class="btn-primary" disabled=move || run.pending().get()>

@@ -180,43 +180,22 @@ impl AgentRun {
     }
 }
 
-/// Runs the band on tasks. Cheap to clone.
+/// Runs the band on tasks: the use cases and ports it plays with, built
+/// once at start-up. Cheap to clone.
 #[derive(Clone)]
 pub struct Conductor {
-    sessions: Arc<dyn SessionRepository>,
-    accounts: AccountService,
-    projects: ProjectService,
-    tasks: TaskService,
-    budgets: BudgetService,
-    band: Band,
-    sleeper: Arc<dyn Sleeper>,
-    settings: ConductorSettings,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub accounts: AccountService,
+    pub projects: ProjectService,
+    pub tasks: TaskService,
+    pub budgets: BudgetService,
+    pub band: Band,
+    /// Times the agents' deadlines.
+    pub sleeper: Arc<dyn Sleeper>,
+    pub settings: ConductorSettings,
 }
 
 impl Conductor {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        sessions: Arc<dyn SessionRepository>,
-        accounts: AccountService,
-        projects: ProjectService,
-        tasks: TaskService,
-        budgets: BudgetService,
-        band: Band,
-        sleeper: Arc<dyn Sleeper>,
-        settings: ConductorSettings,
-    ) -> Self {
-        Self {
-            sessions,
-            accounts,
-            projects,
-            tasks,
-            budgets,
-            band,
-            sleeper,
-            settings,
-        }
-    }
-
     /// Starts a session for `task_id`: binds the roles, reserves the whole
     /// task's token bound and stores the session (`executing`). Call
     /// [`Self::run`] with the job to play it.
