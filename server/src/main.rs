@@ -51,7 +51,23 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    let router = server::startup::router(db, &config, leptos.leptos_options)?;
+    let services = server::startup::services(&db, &config)?;
+    // Sessions a stopped server left `executing` are failed, and their token
+    // reservations returned, once no run could still be alive.
+    let conductor = services.conductor.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            match conductor.fail_abandoned(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(sessions = n, "failed sessions interrupted by a restart"),
+                Err(e) => tracing::warn!(error = %e, "could not check for abandoned sessions"),
+            }
+        }
+    });
+
+    let router = server::startup::router_with(services, db, &config, leptos.leptos_options);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

@@ -807,3 +807,58 @@ backends!(
         assert_eq!(refused, RUSH - 2);
     }
 );
+
+backends!(
+    sessions_left_executing_by_a_stopped_server_are_failed_and_refunded,
+    |url: String| async move {
+        let rig = rig(&url, vec![Scripted::good(ProviderKind::Claude)]).await;
+        let budgets = &rig.app.services.budgets;
+        // A session whose server stopped before `run`: it stays executing
+        // and holds its reservation.
+        let orphan = rig
+            .conductor
+            .start(rig.user, rig.task, intent())
+            .await
+            .unwrap();
+        let held = budgets.current(rig.user).await.unwrap().reserved_tokens;
+        assert!(held > 0);
+        // A finished one is never touched.
+        let finished = play(&rig).await;
+
+        // While a run could still be alive, nothing happens.
+        let now = Utc::now();
+        assert_eq!(rig.conductor.fail_abandoned(now).await.unwrap(), 0);
+        let later = now + rig.conductor.longest_run() + chrono::Duration::seconds(1);
+        assert_eq!(rig.conductor.fail_abandoned(later).await.unwrap(), 1);
+        assert_eq!(
+            rig.conductor.fail_abandoned(later).await.unwrap(),
+            0,
+            "only once"
+        );
+
+        let (session, calls, _) = rig
+            .conductor
+            .session(rig.user, orphan.session.id)
+            .await
+            .unwrap();
+        assert_eq!(session.status, SessionStatus::Failed);
+        assert!(session.failure.unwrap().contains("interrupted"));
+        assert!(calls.is_empty());
+        assert_eq!(budgets.current(rig.user).await.unwrap().reserved_tokens, 0);
+        let (still, ..) = rig
+            .conductor
+            .session(rig.user, finished.session.id)
+            .await
+            .unwrap();
+        assert_eq!(still.status, SessionStatus::AwaitingReview);
+        let failed_events = read_events(&rig.app.db, rig.user)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.aggregate_id == orphan.session.id && e.event_type == "AISessionStatusChanged"
+            })
+            .count();
+        assert_eq!(failed_events, 1);
+    }
+);

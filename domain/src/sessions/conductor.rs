@@ -623,8 +623,8 @@ impl Conductor {
             execution_time_ms: run.elapsed_ms,
             invoked_at: Utc::now(),
         };
-        let event = self.event(
-            job,
+        let event = session_event(
+            &job.session,
             DomainEvent::AgentInvoked {
                 session_id: job.session.id,
                 invocation_id: invocation.id,
@@ -670,7 +670,11 @@ impl Conductor {
         let mut review = None;
         let (to, failure) = match outcome {
             Finish::Failed(why) => {
-                events.push(self.status_event(job, SessionStatus::Failed, Some(why.clone())));
+                events.push(status_event(
+                    &job.session,
+                    SessionStatus::Failed,
+                    Some(why.clone()),
+                ));
                 (SessionStatus::Failed, Some(why))
             }
             Finish::Hold {
@@ -699,9 +703,13 @@ impl Conductor {
                         format!("stopped at the gate: {}", names.join(", "))
                     }
                 };
-                events.push(self.status_event(job, SessionStatus::AwaitingReview, Some(why)));
-                events.push(self.event(
-                    job,
+                events.push(status_event(
+                    &job.session,
+                    SessionStatus::AwaitingReview,
+                    Some(why),
+                ));
+                events.push(session_event(
+                    &job.session,
                     DomainEvent::HumanReviewRequired {
                         review_id: request.id,
                         session_id: job.session.id,
@@ -731,31 +739,55 @@ impl Conductor {
         Ok(())
     }
 
-    fn status_event(
-        &self,
-        job: &SessionJob,
-        to: SessionStatus,
-        reason: Option<String>,
-    ) -> EventEnvelope {
-        self.event(
-            job,
-            DomainEvent::AiSessionStatusChanged {
-                session_id: job.session.id,
-                from: SessionStatus::Executing,
-                to,
-                reason,
-            },
-        )
+    /// The longest a run can take: coder then reviewer, then the
+    /// conductor, each within its deadline, plus a minute for bookkeeping.
+    pub fn longest_run(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.agent_timeout * 3)
+            .unwrap_or(chrono::Duration::MAX)
+            .checked_add(&chrono::Duration::minutes(1))
+            .unwrap_or(chrono::Duration::MAX)
     }
 
-    fn event(&self, job: &SessionJob, event: DomainEvent) -> EventEnvelope {
-        EventEnvelope::new(
-            AggregateType::AiSession,
-            job.session.id,
-            job.session.user_id,
-            Utc::now(),
-            event,
-        )
+    /// Fails the sessions still `executing` long after any run could have
+    /// ended — left behind by a server that stopped mid-run — and returns
+    /// their reservations to the month. Safe with several instances: a live
+    /// run is never that old. Answers how many were failed.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    pub async fn fail_abandoned(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<usize, ConductorError> {
+        let why = "interrupted: the server stopped while the band was playing";
+        let cutoff = now - self.longest_run();
+        let mut failed = 0;
+        for session in self.sessions.unfinished().await? {
+            if session.status != SessionStatus::Executing || session.started_at > cutoff {
+                continue;
+            }
+            let events = [status_event(
+                &session,
+                SessionStatus::Failed,
+                Some(why.into()),
+            )];
+            let step = SessionStep {
+                status: Some(StatusMove {
+                    from: SessionStatus::Executing,
+                    to: SessionStatus::Failed,
+                    failure: Some(why),
+                }),
+                release: session.reservation_id,
+                ..SessionStep::new(session.id, now, &events)
+            };
+            match self.sessions.commit(step).await {
+                Ok(()) => failed += 1,
+                // It ended on its own meanwhile.
+                Err(SessionError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(failed)
     }
 
     /// The session with its invocations and review requests, if it belongs
@@ -776,6 +808,30 @@ impl Conductor {
         let reviews = self.sessions.reviews(user_id, session_id).await?;
         Ok((session, invocations, reviews))
     }
+}
+
+/// An event about `session`, by its owner, now.
+fn session_event(session: &AiSession, event: DomainEvent) -> EventEnvelope {
+    EventEnvelope::new(
+        AggregateType::AiSession,
+        session.id,
+        session.user_id,
+        Utc::now(),
+        event,
+    )
+}
+
+/// `session` moves from executing to `to`.
+fn status_event(session: &AiSession, to: SessionStatus, reason: Option<String>) -> EventEnvelope {
+    session_event(
+        session,
+        DomainEvent::AiSessionStatusChanged {
+            session_id: session.id,
+            from: SessionStatus::Executing,
+            to,
+            reason,
+        },
+    )
 }
 
 /// How a run ends.
