@@ -453,8 +453,10 @@ impl Conductor {
                 let outputs: Vec<(AgentRole, &str)> =
                     passed.iter().map(|(r, t)| (*r, t.as_str())).collect();
                 let prompt = prompts::synthesis_prompt(&ctx, &outputs);
-                let (stored, synthesis) =
-                    join(stored, self.call(job, pool, AgentRole::Conductor, prompt)).await;
+                // The call is polled first, so its request is on the wire
+                // before the store spends any time preparing rows.
+                let (synthesis, stored) =
+                    join(self.call(job, pool, AgentRole::Conductor, prompt), stored).await;
                 stored?;
                 let others: Vec<&str> = outputs.iter().map(|(_, t)| *t).collect();
                 let scored = synthesis
