@@ -548,6 +548,20 @@ async fn bench() {
         "one provider call (AnthropicProvider, HTTP)",
         &summary(http_ms),
     );
+    // The same call after the runtime has sat idle as long as a vendor's
+    // latency: what waking the parked threads costs on this machine, a
+    // floor under every sequential call in a session.
+    let mut idle_ms = Vec::new();
+    for _ in 0..probes {
+        tokio::time::sleep(latency).await;
+        let t = Instant::now();
+        provider.complete(&request).await.unwrap();
+        idle_ms.push(ms(t.elapsed()));
+    }
+    row(
+        &format!("  the same after {} ms idle", latency.as_millis()),
+        &summary(idle_ms),
+    );
 
     // 2. Throughput, many sessions at a time, no vendor latency.
     vendor.latency_us.store(0, Ordering::SeqCst);
