@@ -96,20 +96,8 @@ pub fn band(config: &Config) -> anyhow::Result<Band> {
     ))
 }
 
-/// The whole application router.
-///
-/// # Errors
-/// When the services cannot be built.
-pub fn router(
-    db: DatabaseConnection,
-    config: &Config,
-    leptos_options: LeptosOptions,
-) -> anyhow::Result<Router> {
-    let services = services(&db, config)?;
-    Ok(router_with(services, db, config, leptos_options))
-}
-
-/// The router over already-built services (tests keep a handle on them).
+/// The whole application router over built services (tests keep a handle
+/// on them; the binary also runs background jobs with them).
 pub fn router_with(
     services: Services,
     db: DatabaseConnection,

@@ -2,8 +2,10 @@
 
 mod format;
 mod layout;
+mod route;
 mod widgets;
 
 pub use format::thousands;
 pub use layout::RequireUser;
+pub use route::route_id;
 pub use widgets::{ErrorNote, LastError, TextAreaField, TextField, last_error};

@@ -8,6 +8,31 @@ use crate::error::AppError;
 /// The last error of an action, if any.
 pub type LastError = Signal<Option<AppError>>;
 
+/// The message of `error` when it is about the field `name`.
+fn field_message(error: LastError, name: &'static str) -> impl Fn() -> Option<String> + Copy {
+    move || {
+        error
+            .get()
+            .filter(|e| e.field() == Some(name))
+            .map(|e| e.to_string())
+    }
+}
+
+/// A field's own error, under it.
+#[component]
+fn FieldError(
+    message: impl Fn() -> Option<String> + Copy + Send + Sync + 'static,
+    name: &'static str,
+) -> impl IntoView {
+    view! {
+        <Show when=move || message().is_some()>
+            <p class="mt-1 text-sm text-rose-300" role="alert" data-field-error=name>
+                {message}
+            </p>
+        </Show>
+    }
+}
+
 /// A labelled input; `error` shows under it when it names this field.
 #[component]
 pub fn TextField(
@@ -21,12 +46,7 @@ pub fn TextField(
     #[prop(into)] error: LastError,
 ) -> impl IntoView {
     let id = format!("field-{name}");
-    let message = move || {
-        error
-            .get()
-            .filter(|e| e.field() == Some(name))
-            .map(|e| e.to_string())
-    };
+    let message = field_message(error, name);
     view! {
         <label for=id.clone() class="block text-sm text-slate-300">
             {label}
@@ -42,11 +62,7 @@ pub fn TextField(
             aria-invalid=move || message().is_some().to_string()
             class="input mt-1"
         />
-        <Show when=move || message().is_some()>
-            <p class="mt-1 text-sm text-rose-300" role="alert" data-field-error=name>
-                {message}
-            </p>
-        </Show>
+        <FieldError message name />
     }
 }
 
@@ -60,12 +76,7 @@ pub fn TextAreaField(
     #[prop(into)] error: LastError,
 ) -> impl IntoView {
     let id = format!("field-{name}");
-    let message = move || {
-        error
-            .get()
-            .filter(|e| e.field() == Some(name))
-            .map(|e| e.to_string())
-    };
+    let message = field_message(error, name);
     view! {
         <label for=id.clone() class="block text-sm text-slate-300">
             {label}
@@ -78,11 +89,7 @@ pub fn TextAreaField(
             aria-invalid=move || message().is_some().to_string()
             class="input mt-1"
         ></textarea>
-        <Show when=move || message().is_some()>
-            <p class="mt-1 text-sm text-rose-300" role="alert" data-field-error=name>
-                {message}
-            </p>
-        </Show>
+        <FieldError message name />
     }
 }
 

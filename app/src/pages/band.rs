@@ -14,23 +14,10 @@ use domain::sessions::{
     AgentInvocation, IntentAction, ReviewKind, ReviewReason, ReviewRequest, SessionStatus,
 };
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
-use crate::components::{ErrorNote, RequireUser, TextAreaField, last_error, thousands};
+use crate::components::{ErrorNote, RequireUser, TextAreaField, last_error, route_id, thousands};
 use crate::error::AppError;
 use crate::server_fns::{RunBand, SessionDetail, get_session, get_task};
-
-/// The id in the route, if it is one.
-fn route_id() -> Memo<Option<Uuid>> {
-    let params = use_params_map();
-    Memo::new(move |_| {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-    })
-}
 
 #[component]
 pub fn RunBandPage() -> impl IntoView {

@@ -8,10 +8,10 @@ use domain::tasks::{Task, TaskStatus};
 use leptos::ev::{DragEvent, KeyboardEvent};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
-use crate::components::{ErrorNote, RequireUser, TextField, last_error};
+use crate::components::{ErrorNote, RequireUser, TextField, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::not_found::NotFound;
 use crate::server_fns::{CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
@@ -47,14 +47,8 @@ impl BoardActions {
 
 #[component]
 fn Board() -> impl IntoView {
-    let params = use_params_map();
     let query = use_query_map();
-    let project_id = Memo::new(move |_| {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-    });
+    let project_id = route_id();
     let search = Memo::new(move |_| query.read().get("q").unwrap_or_default());
 
     let create = ServerAction::<CreateTask>::new();

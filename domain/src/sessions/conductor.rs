@@ -10,10 +10,9 @@
 //!    coder's output (on the task itself if the coder failed), alongside the
 //!    designer. Each agent has a deadline; one failing never sinks the
 //!    others. Every call walks its chain through the shared resilience layer
-//!    and is charged to the reservation (settled with the real usage of
-//!    every attempt).
+//!    and must fit what is left of the reservation.
 //! 2. **Scoring**: each output is parsed, scored and safety-checked, and
-//!    stored with its `AgentInvoked` event. The coder's score includes the
+//!    stored with its `AgentInvoked` event and its tokens settled. The coder's score includes the
 //!    reviewer's verdict on it; the synthesis's includes its agreement with
 //!    the outputs it combined (a synthesis that drifts from its sources is
 //!    suspect).
@@ -128,10 +127,6 @@ pub struct SessionJob {
 }
 
 impl SessionJob {
-    pub fn session_id(&self) -> Uuid {
-        self.session.id
-    }
-
     fn ctx(&self) -> PromptContext<'_> {
         PromptContext {
             project_name: &self.project_name,
@@ -245,13 +240,12 @@ impl Conductor {
 
         let session_id = Uuid::new_v4();
         let budget = self.budgets.current(user_id).await?;
-        let intent_ref = &intent;
         let plan = TokenPlan::fit(
             &PromptContext {
                 project_name: &project.name,
                 task_title: &task.title,
                 task_description: &task.description,
-                intent: intent_ref,
+                intent: &intent,
                 tone: prefs.tone,
             },
             budget.max_session_tokens,
@@ -372,27 +366,28 @@ impl Conductor {
         let ([coder, reviewer], designer) = join(coder_then_reviewer, designer).await;
         let runs = [coder, reviewer, designer];
 
-        let coder_reviewed = runs[0].result.is_ok();
-        let verdict = runs[1]
-            .result
+        // Agreement is not scored here: a coder, a designer and a reviewer
+        // answer different questions, so their texts differ by design. The
+        // reviewer's verdict (parsed once, when the review is scored) is the
+        // coder's cross-check; agreement grounds the synthesis, below.
+        let score = |run: &AgentRun, verdict| {
+            run.result
+                .as_ref()
+                .ok()
+                .map(|c| scoring::score(run.role, c, verdict, &[]))
+        };
+        let review = score(&runs[1], None);
+        let verdict = review
             .as_ref()
-            .ok()
-            .filter(|_| coder_reviewed)
-            .and_then(|c| crate::band::Review::parse(&c.content))
-            .map(|r| r.verdict);
+            .and_then(|s| s.review.as_ref())
+            .map(|r| r.verdict)
+            .filter(|_| runs[0].result.is_ok());
+        let scores = [score(&runs[0], verdict), review, score(&runs[2], None)];
         let mut assessments = Vec::new();
         let mut passed: Vec<(AgentRole, String)> = Vec::new();
         let mut invocations = Vec::new();
         let mut events = Vec::new();
-        for run in &runs {
-            // Agreement is not scored here: a coder, a designer and a
-            // reviewer answer different questions, so their texts differ by
-            // design. The reviewer's verdict is the coder's cross-check;
-            // agreement grounds the synthesis, below.
-            let scored = run.result.as_ref().ok().map(|c| {
-                let verdict = verdict.filter(|_| run.role == AgentRole::Coder);
-                scoring::score(run.role, c, verdict, &[])
-            });
+        for (run, scored) in runs.iter().zip(scores) {
             if let (Some(s), Some(output)) = (&scored, run.output()) {
                 assessments.push(Assessment {
                     role: run.role,
@@ -479,7 +474,8 @@ impl Conductor {
     }
 
     /// One agent's call along its chain, within its deadline and the
-    /// reservation, settled with the real usage of every attempt.
+    /// reservation; `used` is the real usage of every attempt (settled when
+    /// the run's step is committed).
     async fn call(
         &self,
         job: &SessionJob,
