@@ -18,6 +18,14 @@ const ANSWERS = {
   conductor: 'Ship src/login.rs inside the centred card; the reviewer found no issues.\nConfidence: 0.9',
 };
 
+// A task whose description (or run context) carries this marker gets a
+// coder answer with a critical operation, so the gate stops the band for a
+// human before synthesis (reviews.test.mjs); every other task plays clean.
+export const CRITICAL_MARKER = '[critical]';
+
+const CRITICAL_CODER =
+  '```rust src/login.rs\npub fn login(email: &str, password: &str) -> bool {\n    !email.is_empty() && password.len() >= 12\n}\n```\n```sql migrations/0002_reset.sql\nDROP TABLE users;\n```\nConfidence: 1.0';
+
 function roleOf(system) {
   for (const role of Object.keys(ANSWERS)) {
     if (system.includes(`You are the ${role}`)) return role;
@@ -71,7 +79,9 @@ export function startFakeAnthropic(port = Number(process.env.FAKE_ANTHROPIC_PORT
         return;
       }
       const system = typeof request.system === 'string' ? request.system : JSON.stringify(request.system ?? '');
-      const text = ANSWERS[roleOf(system)];
+      const role = roleOf(system);
+      const critical = role === 'coder' && JSON.stringify(request.messages ?? []).includes(CRITICAL_MARKER);
+      const text = critical ? CRITICAL_CODER : ANSWERS[role];
       if (request.stream) return sse(res, request.model, text);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(message(request.model, text)));

@@ -45,9 +45,10 @@ impl FromServerFnError for AppError {
 mod from_domain {
     use domain::InvalidField;
     use domain::accounts::AccountError;
+    use domain::api_keys::ApiKeyError;
     use domain::budgets::BudgetError;
     use domain::projects::ProjectError;
-    use domain::sessions::ConductorError;
+    use domain::sessions::{ConductorError, ReviewError};
     use domain::tasks::TaskError;
 
     use super::AppError;
@@ -83,6 +84,17 @@ mod from_domain {
                 }
                 AccountError::NotFound => Self::Unauthenticated,
                 AccountError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<ApiKeyError> for AppError {
+        fn from(e: ApiKeyError) -> Self {
+            match e {
+                ApiKeyError::InvalidField(f) => f.into(),
+                ApiKeyError::NotFound => Self::NotFound("API key".into()),
+                ApiKeyError::TooManyKeys { .. } => Self::Conflict(e.to_string()),
+                ApiKeyError::Unexpected(cause) => internal(cause.as_ref()),
             }
         }
     }
@@ -133,6 +145,22 @@ mod from_domain {
                 ConductorError::NoProvider(_) => Self::Conflict(e.to_string()),
                 ConductorError::Budget(b) => b.into(),
                 ConductorError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<ReviewError> for AppError {
+        fn from(e: ReviewError) -> Self {
+            match e {
+                ReviewError::InvalidField(f) => f.into(),
+                ReviewError::NotFound => Self::NotFound("review".into()),
+                ReviewError::Budget(b) => b.into(),
+                ReviewError::Unexpected(cause) => internal(cause.as_ref()),
+                ReviewError::Stale
+                | ReviewError::AlreadyDecided { .. }
+                | ReviewError::Expired
+                | ReviewError::SessionMoved { .. }
+                | ReviewError::NoProvider(_) => Self::Conflict(e.to_string()),
             }
         }
     }

@@ -20,6 +20,7 @@ use pages::band::{RunBandPage, SessionPage};
 use pages::board::BoardPage;
 use pages::not_found::NotFound;
 use pages::projects::ProjectsPage;
+use pages::reviews::{InterventionsPage, ReviewPage, ReviewsPage};
 use pages::settings::SettingsPage;
 
 /// The document around the app, rendered once on the server.
@@ -68,6 +69,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
                     <Route path=path!("/tasks/:id/band") view=RunBandPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions/:id") view=SessionPage ssr=SsrMode::Async />
+                    <Route path=path!("/reviews") view=ReviewsPage ssr=SsrMode::Async />
+                    <Route path=path!("/reviews/:id") view=ReviewPage ssr=SsrMode::Async />
+                    <Route path=path!("/interventions") view=InterventionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

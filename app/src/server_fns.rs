@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+mod reviews;
+pub use reviews::*;
+
 #[cfg(feature = "ssr")]
 mod ctx {
     use domain::Services;
@@ -340,6 +343,52 @@ pub async fn my_budget() -> Result<domain::budgets::TokenBudget, AppError> {
         .current(ctx::user_id().await?)
         .await
         .map_err(ctx::fail)
+}
+
+/// A freshly created API key and its plaintext: the one time the UI sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreatedApiKey {
+    pub key: domain::api_keys::ApiKey,
+    pub secret: String,
+}
+
+/// The user's API keys, newest first, revoked ones included.
+#[server]
+pub async fn list_api_keys() -> Result<Vec<domain::api_keys::ApiKey>, AppError> {
+    ctx::services()?
+        .api_keys
+        .list(ctx::user_id().await?)
+        .await
+        .map_err(ctx::fail)
+}
+
+/// Creates an API key; the answer carries its plaintext, never shown again.
+#[server]
+pub async fn create_api_key(name: String) -> Result<CreatedApiKey, AppError> {
+    let (key, secret) = ctx::services()?
+        .api_keys
+        .create(ctx::user_id().await?, &name)
+        .await
+        .map_err(ctx::fail)?;
+    // The key must not linger in caches on the way back.
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
+    Ok(CreatedApiKey { key, secret })
+}
+
+/// Revokes one of the user's API keys (revoking twice is fine).
+#[server]
+pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
+    ctx::services()?
+        .api_keys
+        .revoke(ctx::user_id().await?, id)
+        .await
+        .map_err(ctx::fail)?;
+    Ok(())
 }
 
 #[server]

@@ -8,6 +8,7 @@
 //! `service` (use cases) and `error`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod band;
 pub mod budgets;
 pub mod events;
@@ -28,6 +29,8 @@ pub use validation::InvalidField;
 #[derive(Clone)]
 pub struct Services {
     pub accounts: accounts::AccountService,
+    /// API keys for `Authorization: Bearer` access to the REST API.
+    pub api_keys: api_keys::ApiKeyService,
     /// The configured AI providers, their locked models and resilience state.
     pub band: band::Band,
     pub budgets: budgets::BudgetService,

@@ -1,10 +1,19 @@
 // AI settings: choose providers per role, tone and the review threshold;
 // the page says which provider each role actually uses and why; bad input
-// is refused with a message; the choice persists.
+// is refused with a message; the choice persists. API keys: created in the
+// page, shown once, usable as a bearer, revoked.
 
 import assert from 'node:assert/strict';
 
-import { BASE, apiSignUp, e2e, eventually, newUser, waitForHydration } from './helpers.mjs';
+import {
+  BASE,
+  apiSignUp,
+  e2e,
+  eventually,
+  newApiClient,
+  newUser,
+  waitForHydration,
+} from './helpers.mjs';
 
 e2e('AI settings: bindings explained, saved, validated', async ({ open }) => {
   const context = await open();
@@ -66,4 +75,51 @@ e2e('AI settings: bindings explained, saved, validated', async ({ open }) => {
   const me = await (await context.request.get(`${BASE}/api/v1/auth/me`)).json();
   await eventually(async () => assert.equal(me.ai_preferences.default_coder, 'gpt'));
   assert.equal(me.ai_preferences.confidence_threshold, 0.9);
+});
+
+e2e('API keys: created, shown once, used as a bearer, revoked', async ({ open }) => {
+  const context = await open();
+  await apiSignUp(context.request, newUser('script'));
+  const page = await context.newPage();
+  await page.goto(`${BASE}/settings`);
+  await waitForHydration(page);
+  await page.getByTestId('api-keys').waitFor();
+
+  await page.getByTestId('api-key-name').fill('CI deploy');
+  await page.getByTestId('api-key-create').click();
+  const secret = page.getByTestId('api-key-secret');
+  await secret.waitFor();
+  const key = await secret.inputValue();
+  assert.match(key, /^exk_[0-9A-Za-z]{8}_[0-9A-Za-z]{40}$/);
+  assert.match(await page.getByTestId('api-keys').textContent(), /copy it now, it will not be shown again/);
+  const row = page.getByTestId('api-key-row').filter({ hasText: 'CI deploy' });
+  await row.waitFor();
+  assert.ok((await row.textContent()).includes(`${key.slice(0, 12)}…`));
+  assert.match(await row.textContent(), /never used/);
+
+  // A client with nothing but the key acts as the user.
+  const api = await newApiClient();
+  try {
+    const bearer = { authorization: `Bearer ${key}` };
+    assert.equal((await api.get('/api/v1/projects', { headers: bearer })).status(), 200);
+
+    // Shown once: after a reload only the prefix is left, and the use is recorded.
+    await page.reload();
+    await waitForHydration(page);
+    await row.waitFor();
+    assert.equal(await page.getByTestId('api-key-secret').count(), 0);
+    assert.ok(!(await page.content()).includes(key.slice(13)));
+    assert.match(await row.textContent(), /last used/);
+
+    await row.getByTestId('api-key-revoke').click();
+    await eventually(async () => assert.equal(await row.getAttribute('data-revoked'), 'true'));
+    assert.match(await row.textContent(), /revoked/);
+    assert.equal(await row.getByTestId('api-key-revoke').count(), 0);
+
+    const refused = await api.get('/api/v1/projects', { headers: bearer });
+    assert.equal(refused.status(), 401);
+    assert.equal((await refused.json()).error.code, 'unauthenticated');
+  } finally {
+    await api.dispose();
+  }
 });

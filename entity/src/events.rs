@@ -18,6 +18,9 @@ pub struct Model {
     pub aggregate_id: Uuid,
     pub aggregate_type: String,
     pub user_id: Option<Uuid>,
+    /// The project the event concerns, when there is one (routes it to the
+    /// bus's per-project stream).
+    pub project_id: Option<Uuid>,
     pub timestamp: DateTimeWithTimeZone,
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,

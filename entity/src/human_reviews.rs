@@ -19,6 +19,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub modifications: Option<Json>,
     pub reviewed_at: DateTimeWithTimeZone,
+    /// SHA-256 (hex) of the outputs the decision was taken on.
+    pub output_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@
 pub mod agent_invocations;
 pub mod ai_sessions;
 pub mod api_keys;
+pub mod bus_cursors;
 pub mod events;
 pub mod human_intervention_points;
 pub mod human_reviews;
@@ -25,6 +26,7 @@ pub mod prelude {
     pub use super::agent_invocations::Entity as AgentInvocations;
     pub use super::ai_sessions::Entity as AiSessions;
     pub use super::api_keys::Entity as ApiKeys;
+    pub use super::bus_cursors::Entity as BusCursors;
     pub use super::events::Entity as Events;
     pub use super::human_intervention_points::Entity as HumanInterventionPoints;
     pub use super::human_reviews::Entity as HumanReviews;

@@ -21,6 +21,8 @@ mod m20261125_000007_create_tower_sessions;
 mod m20261125_000008_create_token_reservations;
 mod m20261125_000009_create_model_version_log;
 mod m20261125_000010_create_review_requests;
+mod m20261125_000011_add_human_review_output_hash;
+mod m20261125_000012_create_event_bus;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_create_token_reservations::Migration),
             Box::new(m20261125_000009_create_model_version_log::Migration),
             Box::new(m20261125_000010_create_review_requests::Migration),
+            Box::new(m20261125_000011_add_human_review_output_hash::Migration),
+            Box::new(m20261125_000012_create_event_bus::Migration),
         ]
     }
 }

@@ -189,6 +189,7 @@ fn event(user_id: Option<Uuid>) -> events::ActiveModel {
         aggregate_id: Set(Uuid::new_v4()),
         aggregate_type: Set("Task".to_owned()),
         user_id: Set(user_id),
+        project_id: Set(None),
         timestamp: Set(at("2026-11-25T10:00:00+00:00")),
         payload: Set(json!({ "title": "x" })),
         metadata: Set(json!({})),
@@ -265,8 +266,8 @@ async fn roundtrip_up_down_up(db: DatabaseConnection) {
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(
         app_tables(&db).await.len(),
-        14 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
-        "14 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
+        15 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
+        "15 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
         app_tables(&db).await
     );
 
@@ -431,6 +432,7 @@ async fn entities_round_trip(db: DatabaseConnection) {
             reason: Some("naming".to_owned()),
             modifications: Some(json!({ "rename": "x" })),
             reviewed_at: at("2026-11-25T10:05:00+00:00"),
+            output_hash: Some("ab".repeat(32)),
         }
     );
     insert_exact!(

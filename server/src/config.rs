@@ -12,6 +12,7 @@ use domain::band::{ModelLock, ProviderKind};
 use domain::sessions::ConductorSettings;
 
 use crate::outbound::ai::ProviderConfig;
+use crate::outbound::bus::BusSettings;
 
 /// When the session cookie carries the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,13 @@ pub struct Config {
     /// `EXITON_MAX_TOKENS` (2048 per call, less when the tier's session
     /// limit needs it), `EXITON_REVIEW_TTL_HOURS` (24).
     pub conductor: ConductorSettings,
+    /// The event bus: Redis Streams at `REDIS_URL` (may embed a password,
+    /// so redacted in `Debug`), else in-process.
+    pub redis_url: Option<String>,
+    /// `EXITON_BUS_MAX_LEN` (entries kept per stream, 10000) and
+    /// `EXITON_BUS_CLAIM_IDLE_MS` (how long a delivery may stay
+    /// unacknowledged before another consumer takes it, 30000).
+    pub bus: BusSettings,
 }
 
 impl Config {
@@ -105,6 +113,10 @@ impl Config {
                 .unwrap_or_else(|| "unknown".to_owned()),
             deploy_reason: get("EXITON_DEPLOY_REASON").filter(|r| !r.trim().is_empty()),
             conductor: conductor_settings(&get)?,
+            redis_url: get("REDIS_URL")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            bus: bus_settings(&get)?,
         })
     }
 
@@ -175,6 +187,24 @@ fn conductor_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<C
     })
 }
 
+fn bus_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<BusSettings> {
+    let defaults = BusSettings::default();
+    let max_len: usize = number(get, "EXITON_BUS_MAX_LEN", defaults.max_len)?;
+    let claim_idle_ms: u64 = number(
+        get,
+        "EXITON_BUS_CLAIM_IDLE_MS",
+        u64::try_from(defaults.claim_idle.as_millis()).unwrap_or(u64::MAX),
+    )?;
+    if max_len == 0 || claim_idle_ms == 0 {
+        bail!("EXITON_BUS_MAX_LEN and EXITON_BUS_CLAIM_IDLE_MS must be at least 1");
+    }
+    Ok(BusSettings {
+        max_len,
+        claim_idle: std::time::Duration::from_millis(claim_idle_ms),
+        ..defaults
+    })
+}
+
 fn number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -222,6 +252,8 @@ impl fmt::Debug for Config {
             .field("models", &self.models)
             .field("deploy_user", &self.deploy_user)
             .field("conductor", &self.conductor)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("bus", &self.bus)
             .finish()
     }
 }
@@ -287,6 +319,36 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/exiton"));
+    }
+
+    #[test]
+    fn redis_url_selects_the_bus_and_is_redacted() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.redis_url, None, "in-process bus by default");
+        let c = cfg(&[
+            ("REDIS_URL", "redis://default:r3d1spass@cache:6379/0"),
+            ("EXITON_BUS_MAX_LEN", "500"),
+            ("EXITON_BUS_CLAIM_IDLE_MS", "1500"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.redis_url.as_deref(),
+            Some("redis://default:r3d1spass@cache:6379/0")
+        );
+        assert_eq!(c.bus.max_len, 500);
+        assert_eq!(c.bus.claim_idle, std::time::Duration::from_millis(1500));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("r3d1spass"), "{shown}");
+        assert!(
+            shown.contains("redis://default:***@cache:6379/0"),
+            "{shown}"
+        );
+        let shown = format!(
+            "{:?}",
+            cfg(&[("REDIS_URL", "redis://:only-pass@cache")]).unwrap()
+        );
+        assert!(!shown.contains("only-pass"), "{shown}");
+        assert!(cfg(&[("EXITON_BUS_MAX_LEN", "0")]).is_err());
     }
 
     #[test]

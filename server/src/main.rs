@@ -53,7 +53,8 @@ async fn main() -> anyhow::Result<()> {
 
     let services = server::startup::services(&db, &config)?;
     // Sessions a stopped server left `executing` are failed, and their token
-    // reservations returned, once no run could still be alive.
+    // reservations returned, once no run could still be alive; reviews past
+    // their time expire.
     let conductor = services.conductor.clone();
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
@@ -64,8 +65,18 @@ async fn main() -> anyhow::Result<()> {
                 Ok(n) => tracing::warn!(sessions = n, "failed sessions interrupted by a restart"),
                 Err(e) => tracing::warn!(error = %e, "could not check for abandoned sessions"),
             }
+            // Reviews nobody decided in time expire, whoever looks or not.
+            match conductor.expire_overdue(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reviews = n, "expired reviews nobody decided in time"),
+                Err(e) => tracing::warn!(error = %e, "could not expire overdue reviews"),
+            }
         }
     });
+
+    // The event bus, fed from the event table by the outbox relay.
+    let bus = server::startup::event_bus(&config).await?;
+    let relay = server::startup::spawn_relay(&db, &bus);
 
     let router = server::startup::router_with(services, db, &config, leptos.leptos_options);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -84,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown())
     .await
     .context("serving")?;
+    relay.stop().await;
     Ok(())
 }
 

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::http::{HeaderName, Request};
 use domain::Services;
 use domain::accounts::{AccountService, SignInThrottle, ThrottlePolicy};
+use domain::api_keys::ApiKeyService;
 use domain::band::{Band, BreakerSettings, Resilience, RetryPolicy};
 use domain::budgets::BudgetService;
 use domain::projects::ProjectService;
@@ -22,16 +24,18 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::Config;
+use crate::config::{Config, redact_url};
 use crate::inbound::api;
 use crate::inbound::csrf::{self, CsrfPolicy};
 use crate::inbound::request_context;
 use crate::outbound::ai;
+use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
-    SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionRepository, SeaOrmSessionStore,
-    SeaOrmTaskRepository, SeaOrmUserRepository,
+    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionRepository,
+    SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
+use crate::outbound::random::OsSecretGenerator;
 use crate::state::AppState;
 
 /// Name of the session cookie.
@@ -53,6 +57,10 @@ pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Serv
         Arc::new(SignInThrottle::new(ThrottlePolicy::default())),
     );
     let budgets = BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone())));
+    let api_keys = ApiKeyService::new(
+        Arc::new(SeaOrmApiKeyRepository::new(db.clone())),
+        Arc::new(OsSecretGenerator),
+    );
     let project_service = ProjectService::new(projects.clone());
     let task_service = TaskService::new(projects, tasks);
     let conductor = Conductor {
@@ -66,6 +74,7 @@ pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Serv
         settings: config.conductor.clone(),
     };
     Ok(Services {
+        api_keys,
         band,
         accounts,
         budgets,
@@ -154,4 +163,28 @@ pub fn router_with(
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The event bus the configuration asks for: Redis Streams (keys under
+/// `exiton:`) when `REDIS_URL` is set, else the in-process bus.
+///
+/// # Errors
+/// When Redis cannot be reached or its consumer groups cannot be created.
+pub async fn event_bus(config: &Config) -> anyhow::Result<EventBus> {
+    match &config.redis_url {
+        Some(url) => EventBus::redis(url, "exiton", config.bus.clone())
+            .await
+            .with_context(|| format!("connecting to Redis at {}", redact_url(url))),
+        None => Ok(EventBus::in_process(config.bus.clone())),
+    }
+}
+
+/// Starts the outbox relay that publishes committed events to `bus`.
+pub fn spawn_relay(db: &DatabaseConnection, bus: &EventBus) -> RelayHandle {
+    Relay::new(
+        db.clone(),
+        bus.publisher.clone(),
+        RelaySettings::new(bus.cursor.clone()),
+    )
+    .spawn()
 }

@@ -61,6 +61,7 @@ fn session(f: &Fixture) -> AiSession {
         total_tokens_used: 0,
         reservation_id: Some(Uuid::new_v4()),
         failure: None,
+        resumed_at: None,
         started_at: Utc::now(),
         completed_at: None,
     }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod band_rig;
 mod common;
 
 use axum::http::{StatusCode, header};
@@ -82,3 +83,128 @@ backends!(board_renders_on_the_server, |url: String| async move {
     assert!(!foreign.text.contains("Server Side Suite"));
     assert!(foreign.text.contains("Off the chart"));
 });
+
+backends!(
+    review_pages_render_on_the_server,
+    |url: String| async move {
+        use band_rig::{Scripted, Step, good_answer};
+        use domain::band::{AgentRole, ProviderKind};
+        use domain::sessions::{Decision, ReviewStatus, SessionStatus};
+
+        // The coder's answer carries markup and a critical operation: the gate
+        // stops the band on it, and the review page must show it as text.
+        let coder =
+            "</textarea><script>alert('agent')</script>\nDROP TABLE users;\nConfidence: 0.9";
+        let rig = band_rig::rig(
+            &url,
+            vec![Scripted::new(
+                ProviderKind::Claude,
+                move |role| match role {
+                    AgentRole::Coder => Step::Answer(coder),
+                    other => Step::Answer(good_answer(other)),
+                },
+            )],
+        )
+        .await;
+        let mut c = rig.client.clone();
+        let empty = c.page("/reviews").await;
+        assert_eq!(empty.status, StatusCode::OK, "{}", empty.text);
+        assert!(empty.text.contains("data-testid=\"no-reviews\""));
+        assert!(empty.text.contains("data-testid=\"reviews-link\""));
+        assert!(!empty.text.contains("data-testid=\"review-count\""));
+
+        let played = band_rig::play(&rig).await;
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        let review = played.reviews[0].id;
+
+        let queue = c.page("/reviews").await;
+        assert_eq!(queue.status, StatusCode::OK);
+        assert!(
+            queue.text.contains("data-testid=\"review-item\""),
+            "{}",
+            queue.text
+        );
+        assert!(queue.text.contains("Login form"));
+        assert!(queue.text.contains("a critical operation"));
+        assert!(queue.text.contains(&format!("/reviews/{review}")));
+        assert!(queue.text.contains("data-testid=\"review-count\""));
+
+        let page = c.page(&format!("/reviews/{review}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for id in ["approve-form", "modify-form", "reject-form", "modify-text"] {
+            assert!(
+                page.text.contains(&format!("data-testid=\"{id}\"")),
+                "{id} missing"
+            );
+        }
+        // Agent output is text: escaped in the output card and the edit box,
+        // and never a live <script> anywhere in the document.
+        assert!(
+            page.text
+                .contains("&lt;script&gt;alert(&#x27;agent&#x27;)&lt;/script&gt;")
+                || page
+                    .text
+                    .contains("&lt;script&gt;alert('agent')&lt;/script&gt;"),
+            "{}",
+            page.text
+        );
+        assert!(!page.text.contains("<script>alert"), "{}", page.text);
+        assert!(!page.text.contains("</textarea><script>"), "{}", page.text);
+        assert!(page.text.contains("&lt;/textarea&gt;&lt;script&gt;"));
+        // Opening the page put the review under review; the forms carry the
+        // hash of exactly what was shown.
+        let detail = rig.conductor.review(rig.user, review).await.unwrap();
+        assert_eq!(detail.review.status, ReviewStatus::UnderReview);
+        assert!(page.text.contains(&detail.output_hash));
+
+        rig.conductor
+            .decide(
+                rig.user,
+                review,
+                Decision::Reject {
+                    reason: "<b>never</b> drop tables".into(),
+                },
+                Some(&detail.output_hash),
+            )
+            .await
+            .unwrap();
+        let decided = c.page(&format!("/reviews/{review}")).await;
+        assert!(decided.text.contains("data-testid=\"decision\""));
+        assert!(decided.text.contains("data-status=\"rejected\""));
+        assert!(
+            decided
+                .text
+                .contains("&lt;b&gt;never&lt;/b&gt; drop tables")
+        );
+        assert!(!decided.text.contains("data-testid=\"approve-form\""));
+
+        let log = c.page("/interventions").await;
+        assert_eq!(log.status, StatusCode::OK, "{}", log.text);
+        assert!(
+            log.text.contains("data-testid=\"intervention-row\""),
+            "{}",
+            log.text
+        );
+        assert!(log.text.contains("data-type=\"rejection\""));
+        assert!(log.text.contains("&lt;b&gt;never&lt;/b&gt; drop tables"));
+        assert!(log.text.contains("data-testid=\"intervention-stats\""));
+        assert!(!log.text.contains("<b>never</b>"));
+        let filtered = c.page("/interventions?type=approval&agent=").await;
+        assert!(!filtered.text.contains("data-testid=\"intervention-row\""));
+        assert!(filtered.text.contains("data-testid=\"intervention-stats\""));
+        let bad = c.page("/interventions?agent=nobody").await;
+        assert!(bad.text.contains("must be claude, gpt, gemini or local"));
+
+        // Someone else's review is not found; signed out, the pages ask to sign in.
+        let mut other = rig.app.client();
+        other.sign_up("other@example.com").await;
+        let foreign = other.page(&format!("/reviews/{review}")).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        assert!(!foreign.text.contains("Login form"));
+        let mut anon = rig.app.client();
+        for path in ["/reviews", "/interventions"] {
+            let r = anon.page(path).await;
+            assert!(r.status.is_redirection(), "{path}: {}", r.status);
+        }
+    }
+);

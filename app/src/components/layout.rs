@@ -5,7 +5,7 @@ use domain::accounts::User;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use crate::server_fns::{SignOut, current_user};
+use crate::server_fns::{SignOut, current_user, open_review_count};
 
 /// Renders `children` with the signed-in user in context, or redirects to
 /// `/login`.
@@ -39,14 +39,16 @@ pub fn AppHeader(user: User) -> impl IntoView {
     let name = user.name.clone().unwrap_or_else(|| user.email.clone());
     view! {
         <header class="border-b border-white/10 bg-ink-900/80 backdrop-blur">
-            <div class="mx-auto flex max-w-7xl items-center justify-between gap-4 px-4 py-3">
+            <div class="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-2 px-4 py-3">
                 <a href="/" class="flex items-baseline gap-2 font-semibold tracking-wide">
                     <span class="text-brass-400">"EXITON"</span>
                     <span class="hidden text-xs font-normal text-slate-400 sm:inline">
                         "AI are band members; you conduct."
                     </span>
                 </a>
-                <div class="flex items-center gap-1 text-sm sm:gap-3">
+                <div class="flex flex-wrap items-center justify-end gap-1 text-sm sm:gap-3">
+                    <ReviewsLink />
+                    <a href="/interventions" class="btn-ghost hidden sm:inline-block" data-testid="interventions-link">"Interventions"</a>
                     <a href="/settings" class="btn-ghost" data-testid="settings-link">"Settings"</a>
                     <span class="hidden max-w-[30vw] truncate text-slate-300 sm:inline" data-testid="user-name">{name}</span>
                     <ActionForm action=sign_out>
@@ -57,5 +59,30 @@ pub fn AppHeader(user: User) -> impl IntoView {
                 </div>
             </div>
         </header>
+    }
+}
+
+/// "Reviews", with how many wait for the user.
+#[component]
+fn ReviewsLink() -> impl IntoView {
+    let count = Resource::new(|| (), |_| open_review_count());
+    let badge = move || {
+        Suspend::new(async move {
+            match count.await {
+                Ok(n) if n > 0 => Some(view! {
+                    <span class="ml-1.5 inline-flex min-w-5 items-center justify-center rounded-full bg-brass-400 px-1.5 text-xs font-semibold text-ink-950" data-testid="review-count">
+                        {n}
+                    </span>
+                    <span class="sr-only">" waiting"</span>
+                }),
+                _ => None,
+            }
+        })
+    };
+    view! {
+        <a href="/reviews" class="btn-ghost inline-flex items-center" data-testid="reviews-link">
+            "Reviews"
+            <Suspense fallback=|| ()>{badge}</Suspense>
+        </a>
     }
 }

@@ -1,6 +1,7 @@
 //! Pieces shared by several pages.
 
 mod format;
+pub mod keys;
 mod layout;
 mod route;
 mod widgets;

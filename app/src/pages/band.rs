@@ -159,7 +159,7 @@ fn status_text(status: SessionStatus) -> &'static str {
     }
 }
 
-fn reason_text(reason: ReviewReason) -> &'static str {
+pub(crate) fn reason_text(reason: ReviewReason) -> &'static str {
     match reason {
         ReviewReason::LowConfidence => "confidence below your threshold",
         ReviewReason::SafetyConcern => "a safety concern",
@@ -214,18 +214,27 @@ fn ReviewNote(r: ReviewRequest) -> impl IntoView {
         }
     };
     let expires = r.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let href = format!("/reviews/{}", r.id);
+    let link = if r.status.is_open() {
+        view! { <a href=href class="btn-primary mt-3 inline-block" data-testid="open-review">"Open the review"</a> }.into_any()
+    } else {
+        view! { <a href=href class="link mt-2 inline-block" data-testid="see-decision">"See the decision"</a> }.into_any()
+    };
     view! {
-        <section class="mt-4 rounded-lg border border-brass-400/40 bg-brass-400/10 p-4 text-sm" data-testid="review-request" data-kind=r.kind.as_str()>
+        <section class="mt-4 rounded-lg border border-brass-400/40 bg-brass-400/10 p-4 text-sm" data-testid="review-request" data-kind=r.kind.as_str() data-status=r.status.as_str()>
             <p class="font-medium text-brass-200">{headline}</p>
             <p class="mt-1 text-slate-300">
                 {format!("Average confidence {:.0} % · {} · expires {expires}", r.average_confidence * 100.0, r.status.as_str().replace('_', " "))}
             </p>
+            {link}
         </section>
     }
 }
 
+/// One agent's work: output (inert text), confidence, reasoning, safety
+/// flags, provenance, tokens and time. Also shown on the review page.
 #[component]
-fn AgentCard(i: AgentInvocation) -> impl IntoView {
+pub(crate) fn AgentCard(i: AgentInvocation) -> impl IntoView {
     let r = i.response;
     let percent = (i.confidence * 100.0).round().clamp(0.0, 100.0);
     let local = i.agent == ProviderKind::Local;

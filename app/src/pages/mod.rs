@@ -5,4 +5,5 @@ pub mod band;
 pub mod board;
 pub mod not_found;
 pub mod projects;
+pub mod reviews;
 pub mod settings;

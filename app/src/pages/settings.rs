@@ -1,6 +1,9 @@
 //! AI settings: which provider plays each role (or "let EXITON choose"),
 //! the band's tone, and the confidence below which outputs stop at the
-//! human gate. Shows, per role, the provider actually used and why.
+//! human gate. Shows, per role, the provider actually used and why. Also
+//! the token budget, provider health and the user's API keys.
+
+mod api_keys;
 
 use domain::accounts::{AiPreferences, Tone};
 use domain::band::{AgentRole, ProviderKind};
@@ -44,6 +47,7 @@ fn Settings() -> impl IntoView {
             </Show>
             <BudgetPanel />
             <ProviderHealth />
+            <api_keys::ApiKeysPanel />
         </section>
     }
 }

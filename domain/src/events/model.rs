@@ -44,6 +44,16 @@ pub enum DomainEvent {
     AiPreferencesChanged {
         preferences: crate::accounts::AiPreferences,
     },
+    /// The user created an API key (the secret is never recorded).
+    ApiKeyCreated {
+        key_id: Uuid,
+        name: String,
+        prefix: String,
+    },
+    /// The user revoked an API key.
+    ApiKeyRevoked {
+        key_id: Uuid,
+    },
     ProjectCreated {
         project: Project,
     },
@@ -108,6 +118,46 @@ pub enum DomainEvent {
         average_confidence: f64,
         expires_at: DateTime<Utc>,
     },
+    /// A human opened a pending review (`pending_review` → `under_review`).
+    HumanReviewStarted {
+        review_id: Uuid,
+        session_id: Uuid,
+    },
+    /// A human approved what a review showed (spec `HumanApprovedEvent`);
+    /// `output_hash` names exactly what was approved.
+    HumanApproved {
+        review_id: Uuid,
+        session_id: Uuid,
+        reviewer_id: Uuid,
+        kind: crate::sessions::ReviewKind,
+        output_hash: String,
+        comment: Option<String>,
+    },
+    /// A human rejected it, with a reason (spec `HumanRejectedEvent`).
+    HumanRejected {
+        review_id: Uuid,
+        session_id: Uuid,
+        reviewer_id: Uuid,
+        kind: crate::sessions::ReviewKind,
+        output_hash: String,
+        reason: String,
+    },
+    /// A human replaced agents' outputs with their own edit and approved
+    /// that (spec `HumanModifiedEvent`); `roles` are the outputs edited.
+    HumanModified {
+        review_id: Uuid,
+        session_id: Uuid,
+        reviewer_id: Uuid,
+        kind: crate::sessions::ReviewKind,
+        output_hash: String,
+        roles: Vec<crate::band::AgentRole>,
+        comment: Option<String>,
+    },
+    /// Nobody decided in time; the session failed.
+    ReviewExpired {
+        review_id: Uuid,
+        session_id: Uuid,
+    },
     /// A reservation was refused (spec `TokenBudgetExceededEvent`); `limit`
     /// is `session_limit` or `monthly_limit`.
     TokenBudgetExceeded {
@@ -125,6 +175,8 @@ impl DomainEvent {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::AiPreferencesChanged { .. } => "AIPreferencesChanged",
+            Self::ApiKeyCreated { .. } => "ApiKeyCreated",
+            Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             Self::ProjectCreated { .. } => "ProjectCreated",
             Self::ProjectUpdated { .. } => "ProjectUpdated",
             Self::ProjectArchived { .. } => "ProjectArchived",
@@ -138,6 +190,11 @@ impl DomainEvent {
             Self::AiSessionStatusChanged { .. } => "AISessionStatusChanged",
             Self::AgentInvoked { .. } => "AgentInvoked",
             Self::HumanReviewRequired { .. } => "HumanReviewRequired",
+            Self::HumanReviewStarted { .. } => "HumanReviewStarted",
+            Self::HumanApproved { .. } => "HumanApproved",
+            Self::HumanRejected { .. } => "HumanRejected",
+            Self::HumanModified { .. } => "HumanModified",
+            Self::ReviewExpired { .. } => "ReviewExpired",
         }
     }
 }

@@ -115,15 +115,28 @@ pub struct Started {
 
 /// Everything a run needs, owned, so it can move to a background task.
 pub struct SessionJob {
-    session: AiSession,
-    reservation: Reservation,
-    plan: TokenPlan,
-    project_name: String,
-    task_title: String,
-    task_description: String,
-    tone: Tone,
-    threshold: f64,
-    chains: Chains,
+    pub(super) session: AiSession,
+    pub(super) reservation: Reservation,
+    pub(super) plan: TokenPlan,
+    pub(super) project_name: String,
+    pub(super) task_title: String,
+    pub(super) task_description: String,
+    pub(super) tone: Tone,
+    pub(super) threshold: f64,
+    pub(super) chains: Chains,
+    /// Set when a human approved the first round at the gate: the run is
+    /// then only the synthesis of these (possibly edited) outputs.
+    pub(super) synthesis_inputs: Option<Vec<(AgentRole, String)>>,
+}
+
+/// What [`Conductor::context`] finds.
+pub(super) struct JobContext {
+    pub task: crate::tasks::Task,
+    pub project: crate::projects::Project,
+    pub tone: Tone,
+    pub threshold: f64,
+    pub chains: Chains,
+    pub conductor: ProviderKind,
 }
 
 impl SessionJob {
@@ -138,7 +151,7 @@ impl SessionJob {
     }
 }
 
-struct Chains {
+pub(super) struct Chains {
     coder: Vec<ChainLink>,
     designer: Vec<ChainLink>,
     reviewer: Vec<ChainLink>,
@@ -205,6 +218,99 @@ impl Conductor {
         task_id: Uuid,
         intent: Intent,
     ) -> Result<Started, ConductorError> {
+        let JobContext {
+            task,
+            project,
+            tone,
+            threshold,
+            chains,
+            conductor,
+        } = self.context(user_id, task_id).await?;
+
+        let session_id = Uuid::new_v4();
+        let budget = self.budgets.current(user_id).await?;
+        let plan = TokenPlan::fit(
+            &PromptContext {
+                project_name: &project.name,
+                task_title: &task.title,
+                task_description: &task.description,
+                intent: &intent,
+                tone,
+            },
+            budget.max_session_tokens,
+            self.settings.max_tokens,
+            self.settings.passthrough_bytes,
+        );
+        let reservation = self
+            .budgets
+            .reserve(user_id, Some(session_id), plan.estimate)
+            .await?;
+        let now = Utc::now();
+        let session = AiSession {
+            id: session_id,
+            project_id: project.id,
+            task_id: Some(task.id),
+            user_id,
+            conductor,
+            status: SessionStatus::Executing,
+            intent: intent.clone(),
+            total_tokens_used: 0,
+            reservation_id: Some(reservation.id),
+            failure: None,
+            resumed_at: None,
+            started_at: now,
+            completed_at: None,
+        };
+        let started = EventEnvelope::new(
+            AggregateType::AiSession,
+            session_id,
+            user_id,
+            now,
+            DomainEvent::AiSessionStarted {
+                session_id,
+                project_id: project.id,
+                task_id: Some(task.id),
+                intent,
+                reserved_tokens: reservation.amount,
+            },
+        );
+        if let Err(e) = self.sessions.create(&session, &[started]).await {
+            // Best effort: the reservation must not outlive a session that
+            // was never stored.
+            let _ = self.budgets.release(reservation.id).await;
+            return Err(e.into());
+        }
+        let estimated_completion_seconds = self.settings.typical_call.as_secs() * 3;
+        Ok(Started {
+            job: SessionJob {
+                session: session.clone(),
+                reservation,
+                plan,
+                project_name: project.name,
+                task_title: task.title,
+                task_description: task.description,
+                tone,
+                threshold,
+                chains,
+                synthesis_inputs: None,
+            },
+            session,
+            estimated_completion_seconds,
+        })
+    }
+
+    /// What a run of `task_id` needs to know: the task and its project
+    /// (both the user's), the user's tone and threshold, and each role's
+    /// fallback chain from the user's preferences.
+    ///
+    /// # Errors
+    /// `TaskNotFound` (also for someone else's task), `NoProvider`,
+    /// `Unexpected`.
+    pub(super) async fn context(
+        &self,
+        user_id: Uuid,
+        task_id: Uuid,
+    ) -> Result<JobContext, ConductorError> {
         let task = self
             .tasks
             .get(user_id, task_id)
@@ -237,74 +343,13 @@ impl Conductor {
             let settings: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.setting()).collect();
             return Err(ConductorError::NoProvider(settings.join(", ")));
         };
-
-        let session_id = Uuid::new_v4();
-        let budget = self.budgets.current(user_id).await?;
-        let plan = TokenPlan::fit(
-            &PromptContext {
-                project_name: &project.name,
-                task_title: &task.title,
-                task_description: &task.description,
-                intent: &intent,
-                tone: prefs.tone,
-            },
-            budget.max_session_tokens,
-            self.settings.max_tokens,
-            self.settings.passthrough_bytes,
-        );
-        let reservation = self
-            .budgets
-            .reserve(user_id, Some(session_id), plan.estimate)
-            .await?;
-        let now = Utc::now();
-        let session = AiSession {
-            id: session_id,
-            project_id: project.id,
-            task_id: Some(task.id),
-            user_id,
+        Ok(JobContext {
+            task,
+            project,
+            tone: prefs.tone,
+            threshold: prefs.confidence_threshold,
+            chains,
             conductor,
-            status: SessionStatus::Executing,
-            intent: intent.clone(),
-            total_tokens_used: 0,
-            reservation_id: Some(reservation.id),
-            failure: None,
-            started_at: now,
-            completed_at: None,
-        };
-        let started = EventEnvelope::new(
-            AggregateType::AiSession,
-            session_id,
-            user_id,
-            now,
-            DomainEvent::AiSessionStarted {
-                session_id,
-                project_id: project.id,
-                task_id: Some(task.id),
-                intent,
-                reserved_tokens: reservation.amount,
-            },
-        );
-        if let Err(e) = self.sessions.create(&session, &[started]).await {
-            // Best effort: the reservation must not outlive a session that
-            // was never stored.
-            let _ = self.budgets.release(reservation.id).await;
-            return Err(e.into());
-        }
-        let estimated_completion_seconds = self.settings.typical_call.as_secs() * 3;
-        Ok(Started {
-            job: SessionJob {
-                session: session.clone(),
-                reservation,
-                plan,
-                project_name: project.name,
-                task_title: task.title,
-                task_description: task.description,
-                tone: prefs.tone,
-                threshold: prefs.confidence_threshold,
-                chains,
-            },
-            session,
-            estimated_completion_seconds,
         })
     }
 
@@ -316,7 +361,11 @@ impl Conductor {
     /// if storage allows.
     pub async fn run(&self, job: SessionJob) -> Result<SessionStatus, ConductorError> {
         let pool = Pool::new(job.reservation.amount);
-        match self.play(&job, &pool).await {
+        let played = match &job.synthesis_inputs {
+            Some(inputs) => self.synthesize(&job, &pool, inputs).await,
+            None => self.play(&job, &pool).await,
+        };
+        match played {
             Ok(status) => Ok(status),
             Err(e) => {
                 // Best effort: fail the session and return the reservation,
@@ -462,14 +511,37 @@ impl Conductor {
                 let (invocation, event) = self.invocation(job, &synthesis, scored);
                 invocations = vec![invocation];
                 events = vec![event];
-                match (&synthesis.result, synthesis.budget_exhausted) {
-                    (Ok(_), _) => hold(ReviewKind::FinalApproval, Vec::new()),
-                    (Err(_), true) => hold(ReviewKind::Gate, vec![ReviewReason::BudgetExhausted]),
-                    (Err(_), false) => hold(ReviewKind::Gate, vec![ReviewReason::SynthesisFailed]),
-                }
+                synthesis_outcome(&synthesis, average)
             }
         };
         self.finish(job, invocations, events, outcome).await?;
+        Ok(SessionStatus::AwaitingReview)
+    }
+
+    /// The conductor's synthesis of outputs a human approved at the gate
+    /// (their edits included), then the final-approval hold — the
+    /// continuation of an approved session.
+    async fn synthesize(
+        &self,
+        job: &SessionJob,
+        pool: &Pool,
+        inputs: &[(AgentRole, String)],
+    ) -> Result<SessionStatus, ConductorError> {
+        let outputs: Vec<(AgentRole, &str)> =
+            inputs.iter().map(|(r, t)| (*r, t.as_str())).collect();
+        let prompt = prompts::synthesis_prompt(&job.ctx(), &outputs);
+        let synthesis = self.call(job, pool, AgentRole::Conductor, prompt).await;
+        let others: Vec<&str> = outputs.iter().map(|(_, t)| *t).collect();
+        let scored = synthesis
+            .result
+            .as_ref()
+            .ok()
+            .map(|c| scoring::score(AgentRole::Conductor, c, None, &others));
+        let average = scored.as_ref().map_or(0.0, |s| s.confidence.value);
+        let (invocation, event) = self.invocation(job, &synthesis, scored);
+        let outcome = synthesis_outcome(&synthesis, average);
+        self.finish(job, vec![invocation], vec![event], outcome)
+            .await?;
         Ok(SessionStatus::AwaitingReview)
     }
 
@@ -761,7 +833,9 @@ impl Conductor {
         let cutoff = now - self.longest_run();
         let mut failed = 0;
         for session in self.sessions.unfinished().await? {
-            if session.status != SessionStatus::Executing || session.started_at > cutoff {
+            // A session set playing again by an approval counts from then.
+            let since = session.resumed_at.unwrap_or(session.started_at);
+            if session.status != SessionStatus::Executing || since > cutoff {
                 continue;
             }
             let events = [status_event(
@@ -809,7 +883,7 @@ impl Conductor {
 }
 
 /// An event about `session`, by its owner, now.
-fn session_event(session: &AiSession, event: DomainEvent) -> EventEnvelope {
+pub(super) fn session_event(session: &AiSession, event: DomainEvent) -> EventEnvelope {
     EventEnvelope::new(
         AggregateType::AiSession,
         session.id,
@@ -830,6 +904,21 @@ fn status_event(session: &AiSession, to: SessionStatus, reason: Option<String>) 
             reason,
         },
     )
+}
+
+/// How a synthesis ends the run: waiting for final approval, or back at
+/// the gate when it could not be made.
+fn synthesis_outcome(synthesis: &AgentRun, average: f64) -> Finish {
+    let hold = |kind, reasons| Finish::Hold {
+        kind,
+        reasons,
+        average,
+    };
+    match (&synthesis.result, synthesis.budget_exhausted) {
+        (Ok(_), _) => hold(ReviewKind::FinalApproval, Vec::new()),
+        (Err(_), true) => hold(ReviewKind::Gate, vec![ReviewReason::BudgetExhausted]),
+        (Err(_), false) => hold(ReviewKind::Gate, vec![ReviewReason::SynthesisFailed]),
+    }
 }
 
 /// How a run ends.

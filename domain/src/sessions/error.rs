@@ -19,6 +19,12 @@ pub enum SessionError {
     /// Someone else changed the session first; `actual` is its status now.
     #[error("the session is already {actual:?}")]
     Conflict { actual: SessionStatus },
+    /// The review was decided (or expired) first; `actual` is its status.
+    #[error("the review is already {actual:?}")]
+    ReviewClosed { actual: super::ReviewStatus },
+    /// The tokens to reserve did not fit the month.
+    #[error("the token reservation was refused")]
+    BudgetRefused,
     #[error("unexpected session error")]
     Unexpected(#[source] BoxError),
 }

@@ -7,19 +7,29 @@ pub mod concurrency;
 mod conductor;
 mod error;
 pub mod gate;
+mod line_diff;
 mod model;
 mod plan;
 mod ports;
 pub mod prompts;
 mod review;
 mod scoring;
+mod workflow;
 
 pub use crate::band::Attempt;
 pub use conductor::{Conductor, ConductorError, ConductorSettings, SessionJob, Started};
 pub use error::SessionError;
 pub use gate::{Assessment, GateDecision, ReviewReason};
+pub use line_diff::{DiffLine, LineChange, line_diff};
 pub use model::{
     AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, SessionStatus,
 };
-pub use ports::{SessionRepository, SessionStep, StatusMove};
-pub use review::{ReviewKind, ReviewRequest, ReviewStatus};
+pub use ports::{DecisionStep, ReviewRecord, SessionRepository, SessionStep, StatusMove};
+pub use review::{
+    Decision, HumanDecision, InterventionContext, InterventionFilter, InterventionPoint,
+    InterventionType, ReviewKind, ReviewRequest, ReviewStatus, SuggestedOutput, output_hash,
+};
+pub use workflow::{
+    ApprovalRate, Decided, InterventionStats, NextAction, ReviewDetail, ReviewError,
+    intervention_stats,
+};

@@ -161,6 +161,8 @@ pub struct AiSession {
     pub reservation_id: Option<Uuid>,
     /// Why the session failed, in words for the user.
     pub failure: Option<String>,
+    /// When an approval at the gate set the band playing again.
+    pub resumed_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }

@@ -1,5 +1,7 @@
 //! Outbound adapters: the technology behind the domain's ports.
 
 pub mod ai;
+pub mod bus;
 pub mod db;
 pub mod hashing;
+pub mod random;

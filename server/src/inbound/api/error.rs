@@ -8,9 +8,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidField;
 use domain::accounts::AccountError;
+use domain::api_keys::ApiKeyError;
 use domain::budgets::BudgetError;
 use domain::projects::ProjectError;
-use domain::sessions::ConductorError;
+use domain::sessions::{ConductorError, ReviewError};
 use domain::tasks::TaskError;
 use serde::Serialize;
 
@@ -147,6 +148,19 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::InvalidField(f) => Self::invalid(f),
+            ApiKeyError::NotFound => Self::not_found("API key"),
+            ApiKeyError::TooManyKeys { .. } => {
+                Self::new(StatusCode::CONFLICT, "too_many_api_keys", e.to_string())
+            }
+            ApiKeyError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
 impl From<BudgetError> for ApiError {
     fn from(e: BudgetError) -> Self {
         match e {
@@ -199,6 +213,27 @@ impl From<ConductorError> for ApiError {
             }
             ConductorError::Budget(b) => b.into(),
             ConductorError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::InvalidField(f) => Self::invalid(f),
+            ReviewError::NotFound => Self::not_found("review"),
+            ReviewError::Budget(b) => b.into(),
+            ReviewError::Unexpected(cause) => Self::internal(cause.as_ref()),
+            conflict => {
+                let code = match &conflict {
+                    ReviewError::Stale => "stale_review",
+                    ReviewError::AlreadyDecided { .. } => "already_decided",
+                    ReviewError::Expired => "review_expired",
+                    ReviewError::SessionMoved { .. } => "session_moved",
+                    _ => "no_provider",
+                };
+                Self::new(StatusCode::CONFLICT, code, conflict.to_string())
+            }
         }
     }
 }

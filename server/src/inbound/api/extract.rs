@@ -1,14 +1,15 @@
 //! Extractors that answer in the API's error shape: JSON bodies, path ids,
-//! the signed-in user and the caller's address.
+//! the signed-in user (API key or session cookie) and the caller's address.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::ApiError;
+use crate::state::AppState;
 
 /// `Json<T>` whose rejections become `ApiError`s (400 malformed, 415 not
 /// JSON, 413 too large, 422 wrong shape naming the field).
@@ -42,13 +43,30 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// The signed-in user's id, from the session cookie; 401 otherwise.
+/// The caller's user id. With an `Authorization` header, it must be
+/// `Bearer <API key>` naming an active key: anything else is a 401, never a
+/// fall-back to the cookie, so a client with a wrong or revoked key finds
+/// out instead of quietly acting as whoever's browser it runs in. Without
+/// the header, the session cookie; 401 otherwise.
 pub struct AuthUser(pub Uuid);
 
-impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let key = bearer(value).ok_or_else(invalid_key)?;
+            return state
+                .services
+                .api_keys
+                .authenticate(key)
+                .await?
+                .map(Self)
+                .ok_or_else(invalid_key);
+        }
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::unauthenticated())?;
@@ -57,6 +75,20 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
             .map(Self)
             .ok_or_else(ApiError::unauthenticated)
     }
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive).
+fn bearer(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "invalid or revoked API key",
+    )
 }
 
 /// The caller's address, for sign-in throttling.

@@ -2,19 +2,21 @@
 //! lines: authenticate → service → DTO.
 
 mod ai;
+mod api_keys;
 mod auth;
 mod budget;
 mod error;
 mod extract;
 mod health;
 mod projects;
+mod reviews;
 mod sessions;
 mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
 pub use extract::AuthUser;
@@ -28,6 +30,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/projects", get(projects::list).post(projects::create))
         .route(
             "/projects/{id}",
@@ -42,6 +46,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/tasks/{id}/execute-ai", post(sessions::execute))
         .route("/ai/session/{id}", get(sessions::show))
+        .route("/ai/session/{id}/approve", post(reviews::approve_session))
+        .route("/ai/session/{id}/reject", post(reviews::reject_session))
+        .route("/reviews/pending", get(reviews::pending))
+        .route("/reviews/{id}", get(reviews::show))
+        .route("/reviews/{id}/approve", post(reviews::approve))
+        .route("/reviews/{id}/reject", post(reviews::reject))
+        .route("/interventions", get(reviews::interventions))
         .route("/ai/providers", get(ai::providers))
         .route("/ai/providers/{name}/reset", post(ai::reset))
         .route("/ai/models", get(ai::models))

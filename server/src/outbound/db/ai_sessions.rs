@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
 use domain::events::EventEnvelope;
 use domain::sessions::{
-    AgentInvocation, AiSession, Intent, ReviewKind, ReviewReason, ReviewRequest, ReviewStatus,
-    SessionError, SessionRepository, SessionStatus, SessionStep,
+    AgentInvocation, AiSession, DecisionStep, Intent, InterventionFilter, InterventionPoint,
+    ReviewRecord, ReviewRequest, SessionError, SessionRepository, SessionStatus, SessionStep,
 };
 use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
 use sea_orm::sea_query::Expr;
@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::budgets::settle_in;
 use super::events::apply_with_events;
+use super::reviews::{self, review_row, review_to_domain};
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ struct Metadata {
     reservation_id: Option<Uuid>,
     #[serde(default)]
     failure: Option<String>,
+    /// When an approval set the band playing again.
+    #[serde(default)]
+    resumed_at: Option<DateTime<Utc>>,
 }
 
 fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
@@ -82,6 +86,7 @@ fn session_to_domain(m: sessions::Model) -> Result<AiSession, SessionError> {
         total_tokens_used: m.total_tokens_used,
         reservation_id: meta.reservation_id,
         failure: meta.failure,
+        resumed_at: meta.resumed_at,
         started_at: from_db_time(m.started_at),
         completed_at: m.completed_at.map(from_db_time),
     })
@@ -114,37 +119,6 @@ fn invocation_row(i: &AgentInvocation) -> Result<invocations::ActiveModel, Sessi
         tokens_used: Set(i.tokens_used),
         execution_time_ms: Set(i.execution_time_ms),
         invoked_at: Set(to_db_time(i.invoked_at)),
-    })
-}
-
-fn review_row(r: &ReviewRequest) -> Result<review_requests::ActiveModel, SessionError> {
-    Ok(review_requests::ActiveModel {
-        id: Set(r.id),
-        session_id: Set(r.session_id),
-        user_id: Set(r.user_id),
-        kind: Set(r.kind.as_str().to_owned()),
-        status: Set(r.status.as_str().to_owned()),
-        reasons: Set(serde_json::to_value(&r.reasons).map_err(unexpected)?),
-        average_confidence: Set(r.average_confidence.clamp(0.0, 1.0)),
-        created_at: Set(to_db_time(r.created_at)),
-        expires_at: Set(to_db_time(r.expires_at)),
-        decided_at: Set(None),
-    })
-}
-
-fn review_to_domain(m: review_requests::Model) -> Result<ReviewRequest, SessionError> {
-    let reasons: Vec<ReviewReason> = serde_json::from_value(m.reasons).map_err(unexpected)?;
-    Ok(ReviewRequest {
-        id: m.id,
-        session_id: m.session_id,
-        user_id: m.user_id,
-        kind: ReviewKind::parse(&m.kind).ok_or_else(|| corrupt("review_requests.kind", &m.kind))?,
-        status: ReviewStatus::parse(&m.status)
-            .ok_or_else(|| corrupt("review_requests.status", &m.status))?,
-        reasons,
-        average_confidence: m.average_confidence,
-        created_at: from_db_time(m.created_at),
-        expires_at: from_db_time(m.expires_at),
     })
 }
 
@@ -219,6 +193,7 @@ impl SessionRepository for SeaOrmSessionRepository {
             intent: session.intent.clone(),
             reservation_id: session.reservation_id,
             failure: session.failure.clone(),
+            resumed_at: session.resumed_at,
         })
         .map_err(unexpected)?;
         let row = sessions::ActiveModel {
@@ -350,6 +325,47 @@ impl SessionRepository for SeaOrmSessionRepository {
             .map(invocation_to_domain)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some((session_to_domain(row)?, calls)))
+    }
+
+    async fn decide(&self, step: DecisionStep<'_>) -> Result<(), SessionError> {
+        reviews::decide(&self.db, step).await
+    }
+
+    async fn open_review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+        events: &[EventEnvelope],
+    ) -> Result<bool, SessionError> {
+        reviews::open_review(&self.db, owner_id, review_id, events).await
+    }
+
+    async fn review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+    ) -> Result<Option<ReviewRecord>, SessionError> {
+        reviews::review(&self.db, owner_id, review_id).await
+    }
+
+    async fn open_reviews(&self, owner_id: Uuid) -> Result<Vec<ReviewRequest>, SessionError> {
+        reviews::open_reviews(&self.db, owner_id).await
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReviewRequest>, SessionError> {
+        reviews::overdue_reviews(&self.db, now).await
+    }
+
+    async fn interventions(
+        &self,
+        owner_id: Uuid,
+        filter: &InterventionFilter,
+        limit: u64,
+    ) -> Result<Vec<InterventionPoint>, SessionError> {
+        reviews::interventions(&self.db, owner_id, filter, limit).await
     }
 
     async fn unfinished(&self) -> Result<Vec<AiSession>, SessionError> {

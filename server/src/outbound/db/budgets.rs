@@ -154,6 +154,57 @@ pub(crate) async fn settle_in<C: ConnectionTrait>(
     ))
 }
 
+/// Reserves `reservation.amount` if it fits the month — the conditional
+/// write comes first, so concurrent reservations serialise on the budget
+/// row — and records the open reservation. Runs inside the caller's
+/// transaction (a decision that sets a session playing again reserves in
+/// its own commit). Answers whether it fitted; the caller rolls back if not.
+pub(crate) async fn reserve_in<C: ConnectionTrait>(
+    conn: &C,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> Result<bool, BudgetError> {
+    let amount = reservation.amount;
+    let fits = Expr::expr(
+        Expr::col(budgets::Column::UsedThisMonth)
+            .add(Expr::col(budgets::Column::ReservedTokens))
+            .add(amount),
+    )
+    .lte(Expr::col(budgets::Column::MonthlyLimit));
+    let reserved = budgets::Entity::update_many()
+        .col_expr(
+            budgets::Column::ReservedTokens,
+            Expr::col(budgets::Column::ReservedTokens).add(amount),
+        )
+        .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
+        .filter(budgets::Column::Id.eq(reservation.budget_id))
+        .filter(budgets::Column::ResetsAt.gt(to_db_time(now)))
+        .filter(fits)
+        .exec(conn)
+        .await
+        .map_err(unexpected)?
+        .rows_affected;
+    if reserved == 0 {
+        return Ok(false);
+    }
+    reservations::Entity::insert(reservations::ActiveModel {
+        id: Set(reservation.id),
+        budget_id: Set(reservation.budget_id),
+        user_id: Set(reservation.user_id),
+        session_id: Set(reservation.session_id),
+        reserved: Set(amount),
+        settled: Set(0),
+        status: Set("open".to_owned()),
+        created_at: Set(to_db_time(now)),
+        updated_at: Set(to_db_time(now)),
+        closed_at: Set(None),
+    })
+    .exec(conn)
+    .await
+    .map_err(unexpected)?;
+    Ok(true)
+}
+
 #[async_trait]
 impl BudgetLedger for SeaOrmBudgetLedger {
     async fn current(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<TokenBudget, BudgetError> {
@@ -216,46 +267,11 @@ impl BudgetLedger for SeaOrmBudgetLedger {
         reservation: &Reservation,
         now: DateTime<Utc>,
     ) -> Result<bool, BudgetError> {
-        let amount = reservation.amount;
         let txn = self.db.begin().await.map_err(unexpected)?;
-        let fits = Expr::expr(
-            Expr::col(budgets::Column::UsedThisMonth)
-                .add(Expr::col(budgets::Column::ReservedTokens))
-                .add(amount),
-        )
-        .lte(Expr::col(budgets::Column::MonthlyLimit));
-        let reserved = budgets::Entity::update_many()
-            .col_expr(
-                budgets::Column::ReservedTokens,
-                Expr::col(budgets::Column::ReservedTokens).add(amount),
-            )
-            .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
-            .filter(budgets::Column::Id.eq(reservation.budget_id))
-            .filter(budgets::Column::ResetsAt.gt(to_db_time(now)))
-            .filter(fits)
-            .exec(&txn)
-            .await
-            .map_err(unexpected)?
-            .rows_affected;
-        if reserved == 0 {
+        if !reserve_in(&txn, reservation, now).await? {
             txn.rollback().await.map_err(unexpected)?;
             return Ok(false);
         }
-        reservations::Entity::insert(reservations::ActiveModel {
-            id: Set(reservation.id),
-            budget_id: Set(reservation.budget_id),
-            user_id: Set(reservation.user_id),
-            session_id: Set(reservation.session_id),
-            reserved: Set(amount),
-            settled: Set(0),
-            status: Set("open".to_owned()),
-            created_at: Set(to_db_time(now)),
-            updated_at: Set(to_db_time(now)),
-            closed_at: Set(None),
-        })
-        .exec(&txn)
-        .await
-        .map_err(unexpected)?;
         txn.commit().await.map_err(unexpected)?;
         Ok(true)
     }

@@ -2,19 +2,25 @@
 //! the connection set-up shared by SQLite and PostgreSQL.
 
 mod ai_sessions;
+mod api_keys;
 mod budgets;
 mod connect;
 mod events;
 mod model_log;
 mod projects;
+mod reviews;
 mod sessions;
 mod tasks;
 mod users;
 
 pub use ai_sessions::SeaOrmSessionRepository;
+pub use api_keys::SeaOrmApiKeyRepository;
 pub use budgets::SeaOrmBudgetLedger;
 pub use connect::{Backend, connect, health};
-pub use events::{EventRecord, read_events};
+pub use events::{
+    EventRecord, OutboxError, advance_cursor, append, committed_after, committed_signal,
+    cursor_position, last_sequence, notify_committed, read_events,
+};
 pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
 pub use projects::SeaOrmProjectRepository;
 pub use sessions::SeaOrmSessionStore;
