@@ -54,6 +54,9 @@ pub struct Config {
     /// The event bus: Redis Streams at `REDIS_URL` (may embed a password,
     /// so redacted in `Debug`), else in-process.
     pub redis_url: Option<String>,
+    /// `EXITON_REDIS_PREFIX` (`exiton`): the key prefix of the streams, so
+    /// several EXITON deployments can share one Redis.
+    pub redis_prefix: String,
     /// `EXITON_BUS_MAX_LEN` (entries kept per stream, 10000) and
     /// `EXITON_BUS_CLAIM_IDLE_MS` (how long a delivery may stay
     /// unacknowledged before another consumer takes it, 30000).
@@ -116,6 +119,10 @@ impl Config {
             redis_url: get("REDIS_URL")
                 .map(|u| u.trim().to_owned())
                 .filter(|u| !u.is_empty()),
+            redis_prefix: get("EXITON_REDIS_PREFIX")
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "exiton".to_owned()),
             bus: bus_settings(&get)?,
         })
     }
@@ -253,6 +260,7 @@ impl fmt::Debug for Config {
             .field("deploy_user", &self.deploy_user)
             .field("conductor", &self.conductor)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
             .field("bus", &self.bus)
             .finish()
     }

@@ -51,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    let services = server::startup::services(&db, &config)?;
+    // Live updates: this instance's sockets, fed by the event bus below;
+    // the conductor streams agents' output to it while someone watches.
+    let live = server::inbound::live::LiveHub::new(db.clone());
+    let services = server::startup::services_with(&db, &config, Some(live.clone()))?;
     // Sessions a stopped server left `executing` are failed, and their token
     // reservations returned, once no run could still be alive; reviews past
     // their time expire.
@@ -77,8 +80,9 @@ async fn main() -> anyhow::Result<()> {
     // The event bus, fed from the event table by the outbox relay.
     let bus = server::startup::event_bus(&config).await?;
     let relay = server::startup::spawn_relay(&db, &bus);
+    live.follow(bus.subscriber.clone());
 
-    let router = server::startup::router_with(services, db, &config, leptos.leptos_options);
+    let router = server::startup::router_with(services, db, &config, leptos.leptos_options, live);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

@@ -27,6 +27,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::{Config, redact_url};
 use crate::inbound::api;
 use crate::inbound::csrf::{self, CsrfPolicy};
+use crate::inbound::live::LiveHub;
 use crate::inbound::request_context;
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
@@ -46,6 +47,19 @@ pub const SESSION_COOKIE: &str = "exiton_session";
 /// # Errors
 /// When the argon2 parameters in `config` are out of range.
 pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Services> {
+    services_with(db, config, None)
+}
+
+/// [`services`], with agents' token deltas going to `live` while someone
+/// watches.
+///
+/// # Errors
+/// As [`services`].
+pub fn services_with(
+    db: &DatabaseConnection,
+    config: &Config,
+    live: Option<Arc<dyn domain::sessions::LiveTap>>,
+) -> anyhow::Result<Services> {
     let projects = Arc::new(SeaOrmProjectRepository::new(db.clone()));
     let tasks = Arc::new(SeaOrmTaskRepository::new(db.clone()));
     let hasher = Argon2Hasher::new(config.argon2_memory_kib, config.argon2_iterations)
@@ -71,6 +85,7 @@ pub fn services(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Serv
         budgets: budgets.clone(),
         band: band.clone(),
         sleeper: Arc::new(ai::TokioSleeper),
+        live,
         settings: config.conductor.clone(),
     };
     Ok(Services {
@@ -112,10 +127,12 @@ pub fn router_with(
     db: DatabaseConnection,
     config: &Config,
     leptos_options: LeptosOptions,
+    live: Arc<LiveHub>,
 ) -> Router {
     let state = AppState {
         services: services.clone(),
         db: db.clone(),
+        live,
     };
 
     let routes = generate_route_list(app::App);
@@ -166,13 +183,14 @@ pub fn router_with(
 }
 
 /// The event bus the configuration asks for: Redis Streams (keys under
-/// `exiton:`) when `REDIS_URL` is set, else the in-process bus.
+/// `EXITON_REDIS_PREFIX`, `exiton:` by default) when `REDIS_URL` is set,
+/// else the in-process bus.
 ///
 /// # Errors
 /// When Redis cannot be reached or its consumer groups cannot be created.
 pub async fn event_bus(config: &Config) -> anyhow::Result<EventBus> {
     match &config.redis_url {
-        Some(url) => EventBus::redis(url, "exiton", config.bus.clone())
+        Some(url) => EventBus::redis(url, &config.redis_prefix, config.bus.clone())
             .await
             .with_context(|| format!("connecting to Redis at {}", redact_url(url))),
         None => Ok(EventBus::in_process(config.bus.clone())),

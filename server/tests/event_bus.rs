@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use common::TestApp;
+use common::{RedisKeys, TestApp};
 use domain::accounts::SubscriptionTier;
 use domain::events::{
     AggregateType, BusError, ConsumerGroup, Delivery, DomainEvent, EventEnvelope, EventFeed,
@@ -33,8 +33,6 @@ use server::outbound::db;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-const REDIS_ENV: &str = "EXITON_TEST_REDIS_URL";
-
 /// Short timeouts, so waiting out an idle claim costs a fraction of a second.
 fn settings() -> BusSettings {
     BusSettings {
@@ -48,30 +46,7 @@ fn settings() -> BusSettings {
 // Redis under a throw-away key prefix
 // ---------------------------------------------------------------------------
 
-/// A key prefix of this test's own; its keys are deleted on drop (even
-/// when the test panics).
-struct RedisKeys {
-    url: String,
-    prefix: String,
-}
-
 impl RedisKeys {
-    /// `None` when no test Redis is configured (outside CI).
-    fn new() -> Option<Self> {
-        let Ok(url) = std::env::var(REDIS_ENV) else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{REDIS_ENV} must be set in CI: Redis tests may not be skipped"
-            );
-            eprintln!("note: {REDIS_ENV} unset; Redis variant not run");
-            return None;
-        };
-        Some(Self {
-            url,
-            prefix: format!("exiton-test-{}", Uuid::new_v4().simple()),
-        })
-    }
-
     async fn bus(&self, settings: BusSettings) -> EventBus {
         EventBus::redis(&self.url, &self.prefix, settings)
             .await
@@ -96,22 +71,6 @@ impl RedisKeys {
             .await
             .unwrap();
         reply.ids.into_iter().map(|e| e.id).collect()
-    }
-}
-
-impl Drop for RedisKeys {
-    fn drop(&mut self) {
-        let Ok(mut con) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.prefix))
-            .query(&mut con)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query(&mut con);
-        }
     }
 }
 

@@ -759,7 +759,7 @@ fn RateTable(
                         <th scope="col" class="px-3 py-2">"Approved"</th>
                         <th scope="col" class="px-3 py-2">"Modified"</th>
                         <th scope="col" class="px-3 py-2">"Rejected"</th>
-                        <th scope="col" class="px-3 py-2">"Approval rate"</th>
+                        <th scope="col" class="px-3 py-2" title="Approved as shown, out of all decisions">"Rate"</th>
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-white/5">{body}</tbody>

@@ -201,6 +201,9 @@ pub struct Conductor {
     /// Times the agents' deadlines.
     pub sleeper: Arc<dyn Sleeper>,
     pub settings: ConductorSettings,
+    /// Where agents' token deltas go while someone watches (none: calls
+    /// never stream).
+    pub live: Option<Arc<dyn super::LiveTap>>,
 }
 
 impl Conductor {
@@ -606,11 +609,25 @@ impl Conductor {
             temperature: temperature(role),
             max_tokens: job.plan.max_tokens,
         };
+        // Stream only for someone watching: a plain answer costs less.
+        let sink = self
+            .live
+            .as_deref()
+            .filter(|tap| tap.watching(job.session.user_id))
+            .map(|tap| super::live::AgentSink {
+                tap,
+                user_id: job.session.user_id,
+                session_id: job.session.id,
+                role,
+            });
         let started = Instant::now();
         let outcome = super::concurrency::with_deadline(
-            self.band
-                .resilience()
-                .call_guarded(chain, &request, None, &may_continue),
+            self.band.resilience().call_guarded(
+                chain,
+                &request,
+                sink.as_ref().map(|s| s as &dyn crate::band::DeltaSink),
+                &may_continue,
+            ),
             self.settings.agent_timeout,
             self.sleeper.as_ref(),
         )

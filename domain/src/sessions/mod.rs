@@ -8,6 +8,7 @@ mod conductor;
 mod error;
 pub mod gate;
 mod line_diff;
+mod live;
 mod model;
 mod plan;
 mod ports;
@@ -21,6 +22,7 @@ pub use conductor::{Conductor, ConductorError, ConductorSettings, SessionJob, St
 pub use error::SessionError;
 pub use gate::{Assessment, GateDecision, ReviewReason};
 pub use line_diff::{DiffLine, LineChange, line_diff};
+pub use live::LiveTap;
 pub use model::{
     AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, SessionStatus,
 };

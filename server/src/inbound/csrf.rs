@@ -20,7 +20,13 @@ pub struct CsrfPolicy {
 }
 
 pub async fn guard(State(policy): State<Arc<CsrfPolicy>>, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+    // A WebSocket handshake is a GET, but it opens a channel carrying the
+    // user's data with their cookie: another origin may not open one.
+    let websocket = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if (!websocket && matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
         || allowed(&policy, req.headers())
     {
         return next.run(req).await;

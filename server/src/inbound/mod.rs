@@ -3,4 +3,5 @@
 
 pub mod api;
 pub mod csrf;
+pub mod live;
 pub mod request_context;

@@ -22,6 +22,7 @@ use tower::ServiceExt as _;
 use uuid::Uuid;
 
 pub const PG_ENV: &str = "EXITON_TEST_DATABASE_URL";
+pub const REDIS_ENV: &str = "EXITON_TEST_REDIS_URL";
 
 /// A database that lives as long as the test.
 pub struct TestDb {
@@ -152,6 +153,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// The same services the router serves with (its band, its breakers).
     pub services: domain::Services,
+    /// Its live hub: idle until [`TestApp::go_live`].
+    pub live: std::sync::Arc<server::inbound::live::LiveHub>,
 }
 
 impl TestApp {
@@ -175,13 +178,31 @@ impl TestApp {
         let options = leptos::config::LeptosOptions::builder()
             .output_name("exiton")
             .build();
-        let services = server::startup::services(&db, config).unwrap();
-        let router = server::startup::router_with(services.clone(), db.clone(), config, options);
+        let live = server::inbound::live::LiveHub::new(db.clone());
+        let services = server::startup::services_with(&db, config, Some(live.clone())).unwrap();
+        let router = server::startup::router_with(
+            services.clone(),
+            db.clone(),
+            config,
+            options,
+            live.clone(),
+        );
         Self {
             router,
             db,
             services,
+            live,
         }
+    }
+
+    /// Feeds the live hub as the server does: an in-process bus, the outbox
+    /// relay from the event table, the hub following the bus. The relay
+    /// stops when the handle is dropped.
+    pub fn go_live(&self) -> server::outbound::bus::RelayHandle {
+        let bus = server::outbound::bus::EventBus::in_process(Default::default());
+        let relay = server::startup::spawn_relay(&self.db, &bus);
+        self.live.follow(bus.subscriber.clone());
+        relay
     }
 
     pub fn client(&self) -> Client {
@@ -327,5 +348,46 @@ impl Client {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body
+    }
+}
+
+/// A key prefix of this test's own; its keys are deleted on drop (even
+/// when the test panics).
+pub struct RedisKeys {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl RedisKeys {
+    /// `None` when no test Redis is configured (outside CI).
+    pub fn new() -> Option<Self> {
+        let Ok(url) = std::env::var(REDIS_ENV) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{REDIS_ENV} must be set in CI: Redis tests may not be skipped"
+            );
+            eprintln!("note: {REDIS_ENV} unset; Redis variant not run");
+            return None;
+        };
+        Some(Self {
+            url,
+            prefix: format!("exiton-test-{}", Uuid::new_v4().simple()),
+        })
+    }
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let Ok(mut con) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut con)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query(&mut con);
+        }
     }
 }

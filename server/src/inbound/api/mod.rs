@@ -53,6 +53,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/reviews/{id}/approve", post(reviews::approve))
         .route("/reviews/{id}/reject", post(reviews::reject))
         .route("/interventions", get(reviews::interventions))
+        .route("/ws", get(crate::inbound::live::ws::socket))
         .route("/ai/providers", get(ai::providers))
         .route("/ai/providers/{name}/reset", post(ai::reset))
         .route("/ai/models", get(ai::models))

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::events::{append, apply_with_events};
+use super::events::{append, apply_with_events, notify_committed};
 use super::{boxed, from_db_time, to_db_time};
 
 #[derive(Debug, Clone)]
@@ -91,7 +91,10 @@ impl ApiKeyRepository for SeaOrmApiKeyRepository {
         append(&txn, std::slice::from_ref(event))
             .await
             .map_err(unexpected)?;
-        txn.commit().await.map_err(unexpected)
+        txn.commit().await.map_err(unexpected)?;
+        // Wake the outbox relay: the event is committed.
+        notify_committed();
+        Ok(())
     }
 
     async fn list(&self, user_id: Uuid) -> Result<Vec<ApiKey>, ApiKeyError> {

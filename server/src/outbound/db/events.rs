@@ -257,6 +257,31 @@ pub async fn committed_after<C: ConnectionTrait>(
         .collect()
 }
 
+/// Up to `limit` of `user_id`'s committed events after `after` and up to
+/// `upto`, in sequence order: what a reconnecting live client missed.
+///
+/// # Errors
+/// `Db` on storage failure, `Corrupt` for a row that does not decode.
+pub async fn user_events_between<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    after: i64,
+    upto: i64,
+    limit: u64,
+) -> Result<Vec<StoredEvent>, OutboxError> {
+    events::Entity::find()
+        .filter(events::Column::UserId.eq(user_id))
+        .filter(events::Column::Sequence.gt(after))
+        .filter(events::Column::Sequence.lte(upto))
+        .order_by_asc(events::Column::Sequence)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(stored_event)
+        .collect()
+}
+
 /// The highest sequence in the log (0 when empty).
 ///
 /// # Errors

@@ -19,7 +19,7 @@ pub use budgets::SeaOrmBudgetLedger;
 pub use connect::{Backend, connect, health};
 pub use events::{
     EventRecord, OutboxError, advance_cursor, append, committed_after, committed_signal,
-    cursor_position, last_sequence, notify_committed, read_events,
+    cursor_position, last_sequence, notify_committed, read_events, user_events_between,
 };
 pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
 pub use projects::SeaOrmProjectRepository;

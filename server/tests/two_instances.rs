@@ -1,0 +1,183 @@
+//! Two real `server` processes sharing one PostgreSQL database and one
+//! Redis (under a key prefix of this test's own) deliver each other's
+//! events to their WebSocket clients: a change made through one instance
+//! reaches a socket open on the other, both ways.
+//!
+//! Needs `EXITON_TEST_DATABASE_URL` and `EXITON_TEST_REDIS_URL` (both set
+//! by `scripts/test`); without them it prints a notice and passes, except
+//! under `CI`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{RedisKeys, TestDb};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A running server process, killed when dropped.
+struct Instance {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+async fn start(database_url: &str, redis: &RedisKeys, site: &std::path::Path) -> Instance {
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", &redis.url)
+        .env("EXITON_REDIS_PREFIX", &redis.prefix)
+        .env("LEPTOS_OUTPUT_NAME", "exiton")
+        .env("LEPTOS_SITE_ROOT", site)
+        .env("LEPTOS_SITE_ADDR", addr.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let instance = Instance { child, addr };
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("http://{addr}/api/health")).send().await
+            && r.status().is_success()
+        {
+            return instance;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server on {addr} did not come up");
+}
+
+/// Signs up through `on` and answers the session cookie.
+async fn sign_up(on: &Instance, email: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/auth/signup", on.addr))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn create_project(on: &Instance, cookie: &str, name: &str) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/projects", on.addr))
+        .header("cookie", cookie)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn socket(on: &Instance, cookie: &str) -> Socket {
+    let mut request = format!("ws://{}/api/v1/ws", on.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(next(&mut socket).await["type"], "ready");
+    socket
+}
+
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame within 15 s")
+            .expect("the socket open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// The next event frame's type and project name.
+async fn next_project_event(socket: &mut Socket) -> (String, String) {
+    loop {
+        let f = next(socket).await;
+        if f["type"] == "event" {
+            return (
+                f["event_type"].as_str().unwrap().to_owned(),
+                f["event"]["event"]["project"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_instances_deliver_each_others_events_to_their_sockets() {
+    let (Some(db), Some(redis)) = (TestDb::postgres().await, RedisKeys::new()) else {
+        return;
+    };
+    let site = std::env::temp_dir().join(format!("exiton-site-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&site).unwrap();
+    let outcome = tokio::spawn({
+        let url = db.url.clone();
+        let site = site.clone();
+        async move {
+            // One after the other: the first migrates the fresh database.
+            let a = start(&url, &redis, &site).await;
+            let b = start(&url, &redis, &site).await;
+            let cookie = sign_up(&a, "ada@example.com").await;
+
+            let mut on_b = socket(&b, &cookie).await;
+            let mut on_a = socket(&a, &cookie).await;
+            create_project(&a, &cookie, "Made on A").await;
+            assert_eq!(
+                next_project_event(&mut on_b).await,
+                ("ProjectCreated".to_owned(), "Made on A".to_owned())
+            );
+            assert_eq!(
+                next_project_event(&mut on_a).await,
+                ("ProjectCreated".to_owned(), "Made on A".to_owned())
+            );
+            create_project(&b, &cookie, "Made on B").await;
+            assert_eq!(
+                next_project_event(&mut on_a).await,
+                ("ProjectCreated".to_owned(), "Made on B".to_owned())
+            );
+            assert_eq!(
+                next_project_event(&mut on_b).await,
+                ("ProjectCreated".to_owned(), "Made on B".to_owned())
+            );
+            drop((a, b, redis));
+        }
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&site);
+    db.drop_database().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
