@@ -1,10 +1,12 @@
-//! The signed-in frame: the header with the user's name and sign-out, and a
-//! guard that sends signed-out visitors to the sign-in page.
+//! The signed-in frame: the header with the user's name, the review bell
+//! and sign-out, the live socket for the page, and a guard that sends
+//! signed-out visitors to the sign-in page.
 
 use domain::accounts::User;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
+use super::live::{Bell, LiveProvider, changes};
 use crate::server_fns::{SignOut, current_user, open_review_count};
 
 /// Renders `children` with the signed-in user in context, or redirects to
@@ -20,8 +22,10 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
                     Ok(Some(user)) => {
                         provide_context(user.clone());
                         view! {
-                            <AppHeader user />
-                            {children.read_value()()}
+                            <LiveProvider>
+                                <AppHeader user />
+                                {children.read_value()()}
+                            </LiveProvider>
                         }
                             .into_any()
                     }
@@ -47,6 +51,7 @@ pub fn AppHeader(user: User) -> impl IntoView {
                     </span>
                 </a>
                 <div class="flex flex-wrap items-center justify-end gap-1 text-sm sm:gap-3">
+                    <Bell />
                     <ReviewsLink />
                     <a href="/interventions" class="btn-ghost hidden sm:inline-block" data-testid="interventions-link">"Interventions"</a>
                     <a href="/settings" class="btn-ghost" data-testid="settings-link">"Settings"</a>
@@ -65,7 +70,9 @@ pub fn AppHeader(user: User) -> impl IntoView {
 /// "Reviews", with how many wait for the user.
 #[component]
 fn ReviewsLink() -> impl IntoView {
-    let count = Resource::new(|| (), |_| open_review_count());
+    // Refreshed whenever a review is requested or decided (live).
+    let reviews_changed = changes(super::live::LiveEvent::touches_reviews);
+    let count = Resource::new(move || reviews_changed.get(), |_| open_review_count());
     let badge = move || {
         Suspend::new(async move {
             match count.await {

@@ -3,6 +3,7 @@
 mod format;
 pub mod keys;
 mod layout;
+pub mod live;
 mod route;
 mod widgets;
 

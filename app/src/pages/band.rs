@@ -1,20 +1,24 @@
 //! The band on a task: the "Run the band" form (action, context,
 //! constraints) and the session page that shows, per agent, the output,
 //! confidence and reasoning, safety flags, provenance, tokens and time,
-//! with the gate's verdict and the budget left. Until live streaming
-//! arrives, the session page refreshes itself while the band plays.
+//! with the gate's verdict and the budget left. The page follows the live
+//! socket: agents still playing fill in token by token and each of the
+//! session's events refreshes it; with the socket down it polls while the
+//! band plays.
 //!
 //! Agent output is untrusted text: it is only ever rendered as text nodes
 //! (inside `<pre>`), never as HTML.
 
 use std::time::Duration;
 
-use domain::band::{ProviderKind, Risk};
+use domain::band::{AgentRole, ProviderKind, Risk};
 use domain::sessions::{
     AgentInvocation, IntentAction, ReviewKind, ReviewReason, ReviewRequest, SessionStatus,
 };
 use leptos::prelude::*;
+use uuid::Uuid;
 
+use crate::components::live::{Live, changes};
 use crate::components::{ErrorNote, RequireUser, TextAreaField, last_error, route_id, thousands};
 use crate::error::AppError;
 use crate::server_fns::{RunBand, SessionDetail, get_session, get_task};
@@ -102,9 +106,14 @@ const REFRESH: Duration = Duration::from_millis(1500);
 fn Session() -> impl IntoView {
     let id = route_id();
     let tick = RwSignal::new(0u32);
+    // Each of this session's events (status, an agent's result, a review
+    // decided elsewhere) refreshes the page.
+    let session_changed =
+        changes(move |e| e.session_id().is_some() && e.session_id() == id.get_untracked());
+    let live_up = move || Live::get().is_some_and(|l| l.connected.get_untracked());
     let detail = Resource::new(
-        move || (id.get(), tick.get()),
-        |(id, _)| async move {
+        move || (id.get(), tick.get(), session_changed.get()),
+        |(id, ..)| async move {
             match id {
                 Some(id) => get_session(id).await,
                 None => Err(AppError::NotFound("session".into())),
@@ -115,14 +124,16 @@ fn Session() -> impl IntoView {
     Effect::new(move |_| {
         let handle = set_interval_with_handle(
             move || {
-                let playing = detail.get_untracked().is_some_and(|d| {
-                    d.is_ok_and(|d| {
-                        matches!(
-                            d.session.status,
-                            SessionStatus::Pending | SessionStatus::Executing
-                        )
-                    })
-                });
+                // With the socket up, events drive the refresh instead.
+                let playing = !live_up()
+                    && detail.get_untracked().is_some_and(|d| {
+                        d.is_ok_and(|d| {
+                            matches!(
+                                d.session.status,
+                                SessionStatus::Pending | SessionStatus::Executing
+                            )
+                        })
+                    });
                 if playing {
                     tick.update(|t| *t = t.wrapping_add(1));
                 }
@@ -172,6 +183,8 @@ pub(crate) fn reason_text(reason: ReviewReason) -> &'static str {
 #[component]
 fn SessionView(d: SessionDetail) -> impl IntoView {
     let s = d.session;
+    let playing = s.status == SessionStatus::Executing;
+    let done: Vec<AgentRole> = d.invocations.iter().map(|i| i.role).collect();
     let back = format!("/projects/{}", s.project_id);
     let title = d.task_title.unwrap_or_else(|| "a task".to_owned());
     let failure = s.failure.clone();
@@ -197,8 +210,44 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         </section>
         <div class="mt-6 grid gap-4 lg:grid-cols-2">
             {d.invocations.into_iter().map(|i| view! { <AgentCard i /> }).collect_view()}
+            {playing.then(|| view! { <Streaming session=s.id done /> })}
         </div>
     }
+}
+
+/// Agents still playing, their output filling in as it streams (only
+/// while the live socket is up and the agent streams).
+#[component]
+fn Streaming(session: Uuid, done: Vec<AgentRole>) -> impl IntoView {
+    let Some(live) = Live::get() else {
+        return ().into_any();
+    };
+    let roles = [
+        AgentRole::Coder,
+        AgentRole::Reviewer,
+        AgentRole::Designer,
+        AgentRole::Conductor,
+    ];
+    roles
+        .into_iter()
+        .filter(|r| !done.contains(r))
+        .map(|role| {
+            let text = move || {
+                live.streams
+                    .with(|s| s.get(&(session, role)).cloned())
+                    .unwrap_or_default()
+            };
+            view! {
+                <Show when=move || !text().is_empty()>
+                    <article class="card p-4" data-testid="streaming" data-role=role.as_str()>
+                        <h2 class="font-semibold capitalize">{role.as_str()}<span class="ml-2 text-xs font-normal text-slate-400">"playing…"</span></h2>
+                        <pre class="mt-3 max-h-96 overflow-auto whitespace-pre-wrap rounded-md bg-ink-950 p-3 text-xs text-slate-200" data-testid="stream">{text}</pre>
+                    </article>
+                </Show>
+            }
+        })
+        .collect_view()
+        .into_any()
 }
 
 #[component]

@@ -1,7 +1,8 @@
 //! A project's Task Board: four columns, create, edit, move (drag and drop,
 //! buttons, or Shift+←/→ on a focused card), delete, search. Every change
 //! is a plain form post first, so the board works before hydration; once
-//! hydrated, changes apply without a reload.
+//! hydrated, changes apply without a reload, and changes made elsewhere
+//! (another tab, the API, an approved session) arrive live.
 
 use domain::projects::Project;
 use domain::tasks::{Task, TaskStatus};
@@ -11,6 +12,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
+use crate::components::live::changes;
 use crate::components::{ErrorNote, RequireUser, TextField, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::not_found::NotFound;
@@ -66,17 +68,24 @@ fn Board() -> impl IntoView {
             }
         },
     );
+    // Another tab, another client or the band changed this board.
+    let board_changed = changes(move |e| {
+        e.project_id.is_some()
+            && e.project_id == project_id.get_untracked()
+            && e.event_type.starts_with("Task")
+    });
     let tasks = Resource::new(
         move || {
             (
                 project_id.get(),
+                board_changed.get(),
                 search.get(),
                 create.version().get(),
                 actions.update.version().get(),
                 actions.delete.version().get(),
             )
         },
-        |(id, q, ..)| async move {
+        |(id, _, q, ..)| async move {
             match id {
                 Some(id) => list_tasks(id, (!q.trim().is_empty()).then_some(q)).await,
                 None => Ok(Vec::new()),

@@ -23,6 +23,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
+use crate::components::live::{LiveEvent, changes};
 use crate::components::{RequireUser, keys, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::band::{AgentCard, reason_text};
@@ -106,7 +107,9 @@ pub fn ReviewsPage() -> impl IntoView {
 
 #[component]
 fn ReviewQueue() -> impl IntoView {
-    let reviews = Resource::new(|| (), |_| list_reviews());
+    // The queue updates in place as reviews are requested and decided.
+    let reviews_changed = changes(LiveEvent::touches_reviews);
+    let reviews = Resource::new(move || reviews_changed.get(), |_| list_reviews());
     install_queue_keys();
     view! {
         <section class="mx-auto max-w-5xl px-4 py-8">

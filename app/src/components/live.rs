@@ -1,0 +1,353 @@
+//! The browser's end of the live socket (`/api/v1/ws`): one connection per
+//! signed-in page, shared through context as [`Live`]. Pages react to it —
+//! the board and the review list refetch when an event concerns them, the
+//! session page refetches on its session's events and shows agents'
+//! output token by token — and the header shows a bell with the unread
+//! "needs you" count, with toasts.
+//!
+//! The socket reconnects by itself (backing off up to ten seconds) and
+//! asks for what it missed with the last event id it saw, so nothing is
+//! lost or doubled across a drop. Before hydration, and where WebSockets
+//! are unavailable, pages still work: they load on navigation and the
+//! session page falls back to polling while `connected` is false.
+
+use std::collections::HashMap;
+
+use domain::band::AgentRole;
+use domain::events::{DomainEvent, EventEnvelope};
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// One event as the socket delivers it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LiveEvent {
+    pub id: i64,
+    pub event_type: String,
+    pub project_id: Option<Uuid>,
+    pub event: EventEnvelope,
+}
+
+impl LiveEvent {
+    /// The session it concerns, for AI-session events.
+    pub fn session_id(&self) -> Option<Uuid> {
+        (self.event.aggregate_type == domain::events::AggregateType::AiSession)
+            .then_some(self.event.aggregate_id)
+    }
+
+    /// Whether it changes the review queue.
+    pub fn touches_reviews(&self) -> bool {
+        matches!(
+            self.event.event,
+            DomainEvent::HumanReviewRequired { .. }
+                | DomainEvent::HumanReviewStarted { .. }
+                | DomainEvent::HumanApproved { .. }
+                | DomainEvent::HumanModified { .. }
+                | DomainEvent::HumanRejected { .. }
+                | DomainEvent::ReviewExpired { .. }
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Frame {
+    Event(Box<LiveEvent>),
+    Ready {
+        #[allow(dead_code)]
+        last_event_id: i64,
+    },
+    Delta {
+        session_id: Uuid,
+        role: AgentRole,
+        #[serde(default)]
+        text: Option<String>,
+        #[serde(default)]
+        restart: Option<String>,
+    },
+    DeltasDropped,
+}
+
+/// A short notice in the corner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub id: u64,
+    pub text: String,
+    pub href: Option<String>,
+}
+
+/// The live state a page can read. `Copy`: signals only.
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// The latest event (pages track it to refetch).
+    pub last: RwSignal<Option<LiveEvent>>,
+    /// Streamed output so far, per session and role.
+    pub streams: RwSignal<HashMap<(Uuid, AgentRole), String>>,
+    pub connected: RwSignal<bool>,
+    /// Reviews requested since the bell was last opened.
+    pub unread: RwSignal<u32>,
+    pub toasts: RwSignal<Vec<Toast>>,
+}
+
+impl Live {
+    fn new() -> Self {
+        Self {
+            last: RwSignal::new(None),
+            streams: RwSignal::new(HashMap::new()),
+            connected: RwSignal::new(false),
+            unread: RwSignal::new(0),
+            toasts: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// The live state, when a signed-in frame provides it.
+    pub fn get() -> Option<Self> {
+        use_context::<Self>()
+    }
+
+    fn toast(&self, text: String, href: Option<String>) {
+        let id = js_now_id();
+        self.toasts.update(|t| {
+            t.push(Toast { id, text, href });
+            // Only the newest few stay.
+            let excess = t.len().saturating_sub(4);
+            t.drain(..excess);
+        });
+        set_timeout(
+            move || {
+                if let Some(live) = Self::get() {
+                    live.toasts.update(|t| t.retain(|x| x.id != id));
+                }
+            },
+            std::time::Duration::from_secs(8),
+        );
+    }
+
+    fn on_frame(&self, frame: Frame, last_id: &mut Option<i64>) {
+        match frame {
+            Frame::Event(event) => {
+                *last_id = Some(event.id);
+                self.notify(&event);
+                if let Some(session) = event.session_id()
+                    && matches!(event.event.event, DomainEvent::AgentInvoked { .. })
+                {
+                    // The whole output is stored now: the stream is done.
+                    if let DomainEvent::AgentInvoked { role, .. } = event.event.event {
+                        self.streams.update(|s| {
+                            s.remove(&(session, role));
+                        });
+                    }
+                }
+                self.last.set(Some(*event));
+            }
+            Frame::Delta {
+                session_id,
+                role,
+                text,
+                restart,
+            } => self.streams.update(|s| {
+                let entry = s.entry((session_id, role)).or_default();
+                if restart.is_some() {
+                    entry.clear();
+                }
+                if let Some(text) = text {
+                    entry.push_str(&text);
+                }
+            }),
+            Frame::Ready { .. } | Frame::DeltasDropped => {}
+        }
+    }
+
+    /// Toasts (and the bell) for what needs the human or tells them news.
+    fn notify(&self, event: &LiveEvent) {
+        match &event.event.event {
+            DomainEvent::HumanReviewRequired { review_id, .. } => {
+                self.unread.update(|n| *n += 1);
+                self.toast(
+                    "The band needs your review".to_owned(),
+                    Some(format!("/reviews/{review_id}")),
+                );
+            }
+            DomainEvent::AiSessionStatusChanged { session_id, to, .. } if to.is_terminal() => {
+                let text = match to {
+                    domain::sessions::SessionStatus::Completed => "A session completed",
+                    _ => "A session stopped",
+                };
+                self.toast(text.to_owned(), Some(format!("/sessions/{session_id}")));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A counter that moves whenever an event matching `pred` arrives (the id
+/// of the latest such event): put it in a resource's source to refetch on
+/// it. Stays 0 without a live socket.
+pub fn changes(pred: impl Fn(&LiveEvent) -> bool + Send + Sync + 'static) -> Memo<i64> {
+    let live = Live::get();
+    Memo::new(move |prev: Option<&i64>| {
+        let seen = prev.copied().unwrap_or(0);
+        live.and_then(|l| {
+            l.last
+                .with(|e| e.as_ref().filter(|e| pred(e)).map(|e| e.id))
+        })
+        .unwrap_or(seen)
+    })
+}
+
+/// A process-unique id for toasts.
+fn js_now_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Provides [`Live`] to `children` and, in the browser, keeps the socket.
+#[component]
+pub fn LiveProvider(children: Children) -> impl IntoView {
+    let live = Live::new();
+    provide_context(live);
+    // In the browser only (effects do not run on the server, whose
+    // threads must never touch browser-local storage).
+    Effect::new(move |_| {
+        let conn = StoredValue::new_local(Conn::default());
+        connect(live, conn, None, 0);
+        // Leaving the page closes its socket, for good.
+        on_cleanup(move || {
+            conn.update_value(|c| {
+                c.stopped = true;
+                if let Some(socket) = c.socket.take() {
+                    let _ = socket.close();
+                }
+            });
+        });
+    });
+    view! {
+        {children()}
+        <Toasts live />
+    }
+}
+
+/// The page's socket, and whether the page is gone.
+#[derive(Default)]
+struct Conn {
+    socket: Option<web_sys::WebSocket>,
+    stopped: bool,
+}
+
+/// Opens the socket (after `after`, when reconnecting) and wires its
+/// handlers; on close, tries again with growing pauses unless the page is
+/// gone.
+fn connect(live: Live, conn: StoredValue<Conn, LocalStorage>, after: Option<i64>, attempt: u32) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    if conn.with_value(|c| c.stopped) {
+        return;
+    }
+    let Ok(location) = window().location().host() else {
+        return;
+    };
+    let scheme = match window().location().protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let query = after.map(|a| format!("?after={a}")).unwrap_or_default();
+    let Ok(socket) = web_sys::WebSocket::new(&format!("{scheme}://{location}/api/v1/ws{query}"))
+    else {
+        return;
+    };
+    // Owned by the handlers below; each reconnect makes a fresh set.
+    let last_id = std::rc::Rc::new(std::cell::Cell::new(after));
+
+    let on_open = Closure::<dyn FnMut()>::new(move || live.connected.set(true));
+    // A frame proves the socket works: the next drop starts backing off
+    // from the shortest pause again.
+    let healthy = std::rc::Rc::new(std::cell::Cell::new(false));
+    let heard = healthy.clone();
+    let seen = last_id.clone();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(text) = ev.data().as_string() else {
+                return;
+            };
+            heard.set(true);
+            if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
+                let mut id = seen.get();
+                live.on_frame(frame, &mut id);
+                seen.set(id);
+            }
+        });
+    let seen = last_id.clone();
+    let on_close = Closure::<dyn FnMut()>::new(move || {
+        live.connected.set(false);
+        if conn.with_value(|c| c.stopped) {
+            return;
+        }
+        let after = seen.get();
+        let attempt = if healthy.get() { 0 } else { attempt };
+        let pause = 500u64.saturating_mul(1 << attempt.min(5)).min(10_000);
+        set_timeout(
+            move || connect(live, conn, after, attempt.saturating_add(1)),
+            std::time::Duration::from_millis(pause),
+        );
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    // The handlers must outlive this call: the socket calls them for its
+    // whole life. Forgetting leaks three small closures per connection,
+    // which reconnects keep rare.
+    on_open.forget();
+    on_message.forget();
+    on_close.forget();
+    conn.update_value(|c| c.socket = Some(socket));
+}
+
+#[component]
+fn Toasts(live: Live) -> impl IntoView {
+    view! {
+        <div class="pointer-events-none fixed bottom-4 right-4 z-30 flex w-72 flex-col gap-2" aria-live="polite">
+            <For each=move || live.toasts.get() key=|t| t.id let:toast>
+                <div class="pointer-events-auto rounded-lg border border-brass-400/40 bg-ink-900 px-3 py-2 text-sm shadow-lg" role="status" data-testid="toast">
+                    {match toast.href {
+                        Some(href) => view! { <a href=href class="link">{toast.text}</a> }.into_any(),
+                        None => view! { <span>{toast.text}</span> }.into_any(),
+                    }}
+                </div>
+            </For>
+        </div>
+    }
+}
+
+/// The header's bell: reviews requested since it was last opened.
+#[component]
+pub fn Bell() -> impl IntoView {
+    let Some(live) = Live::get() else {
+        return ().into_any();
+    };
+    view! {
+        <a
+            href="/reviews"
+            class="btn-ghost relative"
+            data-testid="bell"
+            aria-label=move || format!("{} new review requests", live.unread.get())
+            on:click=move |_| live.unread.set(0)
+        >
+            // An outline bell (icons are drawn: emoji fonts are not everywhere).
+            <svg class="h-5 w-5" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+                <path d="M6 8a6 6 0 1 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+                <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+            </svg>
+            <Show when=move || { live.unread.get() > 0 }>
+                <span class="absolute -right-1 -top-1 rounded-full bg-rose-500 px-1.5 text-xs text-white" data-testid="bell-count">
+                    {move || live.unread.get()}
+                </span>
+            </Show>
+            <Show when=move || !live.connected.get()>
+                <span class="sr-only" data-testid="live-offline">"live updates offline"</span>
+            </Show>
+        </a>
+    }
+    .into_any()
+}
