@@ -331,22 +331,7 @@ fn Bound(review_id: Uuid, hash: String, decision: &'static str) -> impl IntoView
 /// The output to propose for editing: one the safety check flagged, else
 /// the least confident, else the first.
 fn main_output(outputs: &[AgentInvocation]) -> usize {
-    outputs
-        .iter()
-        .position(|i| {
-            i.response
-                .safety
-                .as_ref()
-                .is_some_and(|s| s.requires_human_review)
-        })
-        .or_else(|| {
-            outputs
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.confidence.total_cmp(&b.1.confidence))
-                .map(|(n, _)| n)
-        })
-        .unwrap_or(0)
+    domain::sessions::main_output(outputs).unwrap_or(0)
 }
 
 const SUBMIT_KEYS: &str = "Control+Enter Meta+Enter";

@@ -33,5 +33,5 @@ pub use review::{
 };
 pub use workflow::{
     ApprovalRate, Decided, InterventionStats, NextAction, ReviewDetail, ReviewError,
-    intervention_stats,
+    intervention_stats, main_output,
 };

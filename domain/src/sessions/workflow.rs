@@ -255,13 +255,12 @@ fn hash_of(outputs: &[&AgentInvocation]) -> String {
     )
 }
 
-/// The output a decision is mainly about: one the safety check flagged,
-/// else the least confident.
-fn primary<'a>(outputs: &[&'a AgentInvocation]) -> Option<&'a AgentInvocation> {
+/// The output a decision is mainly about (and the one to propose for
+/// editing): one the safety check flagged, else the least confident.
+pub fn main_output(outputs: &[AgentInvocation]) -> Option<usize> {
     outputs
         .iter()
-        .copied()
-        .find(|i| {
+        .position(|i| {
             i.response
                 .safety
                 .as_ref()
@@ -270,8 +269,9 @@ fn primary<'a>(outputs: &[&'a AgentInvocation]) -> Option<&'a AgentInvocation> {
         .or_else(|| {
             outputs
                 .iter()
-                .copied()
-                .min_by(|a, b| a.confidence.total_cmp(&b.confidence))
+                .enumerate()
+                .min_by(|a, b| a.1.confidence.total_cmp(&b.1.confidence))
+                .map(|(n, _)| n)
         })
 }
 
@@ -408,7 +408,7 @@ impl Conductor {
 
         let session = &detail.session;
         let review = &detail.review;
-        let main = primary(&outputs);
+        let main = main_output(&detail.outputs).and_then(|i| detail.outputs.get(i));
         let record = HumanDecision {
             review_id,
             session_id: session.id,

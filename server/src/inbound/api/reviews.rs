@@ -128,6 +128,15 @@ fn approval(body: ApproveBody) -> (Decision, Option<String>) {
     (decision, body.output_hash)
 }
 
+fn rejection(body: RejectBody) -> (Decision, Option<String>) {
+    (
+        Decision::Reject {
+            reason: body.reason,
+        },
+        body.output_hash,
+    )
+}
+
 pub async fn approve(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -144,10 +153,8 @@ pub async fn reject(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let decision = Decision::Reject {
-        reason: body.reason,
-    };
-    decide(&state, user, id, decision, body.output_hash).await
+    let (decision, hash) = rejection(body);
+    decide(&state, user, id, decision, hash).await
 }
 
 pub async fn approve_session(
@@ -176,10 +183,8 @@ pub async fn reject_session(
         .conductor
         .open_review_of(user, session)
         .await?;
-    let decision = Decision::Reject {
-        reason: body.reason,
-    };
-    decide(&state, user, review.id, decision, body.output_hash).await
+    let (decision, hash) = rejection(body);
+    decide(&state, user, review.id, decision, hash).await
 }
 
 /// Takes the decision and, when it sets the band playing again, runs the

@@ -167,18 +167,16 @@ async fn move_status(
     Ok(1)
 }
 
-impl SeaOrmSessionRepository {
-    /// Why a conditional move touched nothing: someone moved it first, or
-    /// it is gone.
-    async fn why_unmoved(&self, id: Uuid) -> SessionError {
-        match sessions::Entity::find_by_id(id).one(&self.db).await {
-            Ok(Some(row)) => match status(&row.status) {
-                Ok(actual) => SessionError::Conflict { actual },
-                Err(e) => e,
-            },
-            Ok(None) => SessionError::NotFound,
-            Err(e) => unexpected(e),
-        }
+/// Why a conditional move of session `id` touched nothing: someone moved
+/// it first (`Conflict` with its status now), or it is gone.
+pub(super) async fn why_unmoved(db: &DatabaseConnection, id: Uuid) -> SessionError {
+    match sessions::Entity::find_by_id(id).one(db).await {
+        Ok(Some(row)) => match status(&row.status) {
+            Ok(actual) => SessionError::Conflict { actual },
+            Err(e) => e,
+        },
+        Ok(None) => SessionError::NotFound,
+        Err(e) => unexpected(e),
     }
 }
 
@@ -279,7 +277,7 @@ impl SessionRepository for SeaOrmSessionRepository {
         if applied {
             Ok(())
         } else {
-            Err(self.why_unmoved(id).await)
+            Err(why_unmoved(&self.db, id).await)
         }
     }
 

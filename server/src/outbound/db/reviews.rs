@@ -28,6 +28,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::ai_sessions::why_unmoved;
 use super::budgets::reserve_in;
 use super::events::apply_with_events;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
@@ -276,16 +277,7 @@ pub(super) async fn decide(
     }
     match missed.load(Ordering::SeqCst) {
         MISSED_BUDGET => Err(SessionError::BudgetRefused),
-        MISSED_SESSION => {
-            let row = sessions::Entity::find_by_id(session_id)
-                .one(db)
-                .await
-                .map_err(unexpected)?
-                .ok_or(SessionError::NotFound)?;
-            let actual = SessionStatus::parse(&row.status)
-                .ok_or_else(|| corrupt("ai_sessions.status", &row.status))?;
-            Err(SessionError::Conflict { actual })
-        }
+        MISSED_SESSION => Err(why_unmoved(db, session_id).await),
         _ => {
             let row = review_requests::Entity::find_by_id(review_id)
                 .one(db)
