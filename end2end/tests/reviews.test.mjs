@@ -159,6 +159,14 @@ e2e(
       assert.equal(await page.getByTestId('review-kind').getAttribute('data-kind'), 'final_approval'),
     );
     assert.deepEqual(await cards.evaluateAll((els) => els.map((e) => e.dataset.role)), ['conductor']);
+    // Versions across agents: the synthesis against the coder's proposal.
+    const compare = page.getByTestId('compare');
+    await compare.locator('summary').click();
+    assert.match(await page.locator('#compare-old option:checked').textContent(), /coder/);
+    assert.match(await page.locator('#compare-new option:checked').textContent(), /conductor/);
+    assert.ok((await compare.locator('[data-change="added"]').count()) > 0);
+    assert.ok((await compare.locator('[data-change="removed"]').count()) > 0);
+    await page.locator('body').click({ position: { x: 2, y: 2 } });
     await page.keyboard.press('a');
     await page.waitForURL(`${BASE}/sessions/${sessionId}`);
     await eventually(async () => assert.equal(await sessionStatus(page), 'completed'));

@@ -25,7 +25,9 @@ use domain::events::{
 };
 use domain::sessions::SessionStatus;
 use rand::Rng as _;
-use sea_orm::{ActiveModelTrait as _, DatabaseConnection, Set, TransactionTrait as _};
+use sea_orm::{
+    ActiveModelTrait as _, ConnectionTrait as _, DatabaseConnection, Set, TransactionTrait as _,
+};
 use server::outbound::bus::{
     BusSettings, EventBus, InProcessBus, RedisStreamsBus, Relay, RelaySettings,
 };
@@ -592,9 +594,18 @@ async fn redis_groups_survive_a_lost_stream() {
 // The outbox relay, on SQLite and PostgreSQL
 // ---------------------------------------------------------------------------
 
-/// Appends `envelopes` in a transaction of their own and commits.
+/// Appends `envelopes` in a transaction of their own and commits. Like
+/// every product transaction, it writes before it appends: on SQLite a
+/// transaction that reads first (the append's project lookup) cannot
+/// upgrade to writing once another connection — the relay moving its
+/// cursor — has written meanwhile (`SQLITE_BUSY_SNAPSHOT`).
 async fn commit(db: &DatabaseConnection, envelopes: &[EventEnvelope]) {
     let txn = db.begin().await.unwrap();
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        txn.execute_unprepared("UPDATE bus_cursors SET position = position WHERE 0")
+            .await
+            .unwrap();
+    }
     db::append(&txn, envelopes).await.unwrap();
     txn.commit().await.unwrap();
     db::notify_committed();

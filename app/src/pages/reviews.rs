@@ -15,8 +15,8 @@
 use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
 use domain::sessions::{
-    AgentInvocation, ApprovalRate, Decision, HumanDecision, InterventionType, LineChange,
-    ReviewKind, ReviewRequest, ReviewStatus,
+    AgentInvocation, ApprovalRate, Decision, DiffLine, HumanDecision, InterventionType, LineChange,
+    ReviewKind, ReviewRequest, ReviewStatus, line_diff,
 };
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
@@ -271,6 +271,7 @@ fn ReviewView(d: OpenedReview, decide: ServerAction<DecideReview>) -> impl IntoV
         r.status
     };
     let several = d.outputs.len() > 1;
+    let compare_outputs = d.outputs.clone();
     let panel = if open {
         view! { <DecisionForms review_id=r.id hash=d.output_hash outputs=d.outputs.clone() decide /> }
             .into_any()
@@ -313,6 +314,7 @@ fn ReviewView(d: OpenedReview, decide: ServerAction<DecideReview>) -> impl IntoV
             </div>
             <aside class="space-y-4 lg:sticky lg:top-4 lg:col-span-2 lg:self-start">
                 {panel}
+                <Compare outputs=compare_outputs others=d.others />
             </aside>
         </div>
     }
@@ -551,8 +553,17 @@ fn DiffView(d: OutputDiff) -> impl IntoView {
                 <span class="text-rose-300">"− the AI's lines"</span>" · "
                 <span class="text-emerald-300">"+ your lines"</span>
             </p>
+            <DiffLines lines=d.lines />
+        </section>
+    }
+}
+
+/// A line diff, old lines red and new ones green.
+#[component]
+fn DiffLines(lines: Vec<DiffLine>) -> impl IntoView {
+    view! {
             <ol class="mt-2 max-h-[32rem] overflow-auto rounded-md bg-ink-950 py-2 font-mono text-xs">
-                {d.lines.into_iter().map(|l| {
+                {lines.into_iter().map(|l| {
                     let (sign, class, change, said) = match l.change {
                         LineChange::Same => (" ", "text-slate-400", "same", ""),
                         LineChange::Removed => ("−", "bg-rose-500/15 text-rose-200", "removed", "removed: "),
@@ -567,8 +578,68 @@ fn DiffView(d: OutputDiff) -> impl IntoView {
                     }
                 }).collect_view()}
             </ol>
-        </section>
     }
+}
+
+/// Any two versions of the session side by side as a line diff — where
+/// agents produced versions of the same thing (the synthesis against the
+/// coder's proposal, the human's edit against the designer's) — computed in
+/// the browser.
+#[component]
+fn Compare(outputs: Vec<AgentInvocation>, others: Vec<AgentInvocation>) -> impl IntoView {
+    let all: Vec<AgentInvocation> = outputs.into_iter().chain(others).collect();
+    if all.len() < 2 {
+        return ().into_any();
+    }
+    let label = |i: &AgentInvocation| format!("{} ({})", i.role.as_str(), i.agent.label());
+    let labels: Vec<String> = all.iter().map(label).collect();
+    // By default: the first output under decision against the coder's
+    // proposal (or the next version).
+    let right_default = all
+        .iter()
+        .skip(1)
+        .position(|i| i.role == AgentRole::Coder)
+        .map_or(1, |p| p + 1);
+    let left = RwSignal::new(right_default);
+    let right = RwSignal::new(0usize);
+    let texts = StoredValue::new(
+        all.iter()
+            .map(|i| i.response.content.clone())
+            .collect::<Vec<_>>(),
+    );
+    let lines = move || {
+        texts.with_value(|t| {
+            let pick = |n: usize| t.get(n).map_or("", String::as_str);
+            line_diff(pick(left.get()), pick(right.get()))
+        })
+    };
+    let select = move |id: &'static str, which: RwSignal<usize>| {
+        let options = labels
+            .iter()
+            .enumerate()
+            .map(|(n, l)| view! { <option value=n.to_string() selected=move || which.get() == n>{l.clone()}</option> })
+            .collect_view();
+        view! {
+            <select id=id class="input mt-1" on:change=move |ev| {
+                if let Ok(n) = event_target_value(&ev).parse::<usize>() {
+                    which.set(n);
+                }
+            }>
+                {options}
+            </select>
+        }
+    };
+    view! {
+        <details class="card p-4" data-testid="compare">
+            <summary class="cursor-pointer text-sm font-semibold">"Compare two versions"</summary>
+            <div class="mt-2 grid grid-cols-2 gap-2 text-sm">
+                <label for="compare-old" class="text-rose-300">"− older"{select("compare-old", left)}</label>
+                <label for="compare-new" class="text-emerald-300">"+ newer"{select("compare-new", right)}</label>
+            </div>
+            {move || view! { <DiffLines lines=lines() /> }}
+        </details>
+    }
+    .into_any()
 }
 
 // ---------------------------------------------------------- interventions

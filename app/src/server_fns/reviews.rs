@@ -39,6 +39,9 @@ pub struct OpenedReview {
     pub overdue: bool,
     /// For a modification: each edited output against the AI's.
     pub diffs: Vec<OutputDiff>,
+    /// The session's other outputs, to compare versions across agents
+    /// (the synthesis against the coder's proposal, say).
+    pub others: Vec<AgentInvocation>,
 }
 
 /// The AI's output against the human's edit of it.
@@ -203,7 +206,14 @@ pub async fn open_review_page(id: Uuid) -> Result<OpenedReview, AppError> {
         _ => Vec::new(),
     };
     let task_title = Titles::new(user).of(&services, d.session.task_id).await;
+    let others = d
+        .invocations
+        .into_iter()
+        .filter(|i| i.response.error.is_none() && !i.response.content.is_empty())
+        .filter(|i| !d.outputs.iter().any(|o| o.id == i.id))
+        .collect();
     Ok(OpenedReview {
+        others,
         overdue: d.review.status.is_open() && Utc::now() >= d.review.expires_at,
         review: d.review,
         decision: d.decision,

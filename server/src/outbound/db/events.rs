@@ -83,43 +83,69 @@ pub async fn append(txn: &DatabaseTransaction, envelopes: &[EventEnvelope]) -> R
     Ok(())
 }
 
+/// Which project each AI session belongs to, as seen by this process. A
+/// session never changes project, so entries never go stale; it saves the
+/// lookup on every later commit of a run (the run's `AISessionStarted`
+/// names the project and fills it). Bounded: cleared when it grows past
+/// `SESSION_PROJECTS_MAX`, after which misses are looked up again.
+static SESSION_PROJECTS: LazyLock<std::sync::Mutex<std::collections::HashMap<Uuid, Uuid>>> =
+    LazyLock::new(Default::default);
+const SESSION_PROJECTS_MAX: usize = 10_000;
+
+fn remember_projects(pairs: impl IntoIterator<Item = (Uuid, Uuid)>) {
+    if let Ok(mut map) = SESSION_PROJECTS.lock() {
+        if map.len() > SESSION_PROJECTS_MAX {
+            map.clear();
+        }
+        map.extend(pairs);
+    }
+}
+
+fn known_project(session: Uuid) -> Option<Uuid> {
+    SESSION_PROJECTS
+        .lock()
+        .ok()
+        .and_then(|map| map.get(&session).copied())
+}
+
 /// The project of each envelope: named by its payload, or — for an AI
 /// session's later events, whose payload only names the session — the
-/// session's project.
+/// session's project (remembered, else looked up).
 async fn projects_of(
     txn: &DatabaseTransaction,
     envelopes: &[EventEnvelope],
 ) -> Result<Vec<Option<Uuid>>, DbErr> {
+    let session = |e: &EventEnvelope| {
+        (e.aggregate_type == AggregateType::AiSession).then_some(e.aggregate_id)
+    };
+    remember_projects(
+        envelopes
+            .iter()
+            .filter_map(|e| Some((session(e)?, e.event.project_id()?))),
+    );
     let unknown: Vec<Uuid> = envelopes
         .iter()
-        .filter(|e| e.event.project_id().is_none() && e.aggregate_type == AggregateType::AiSession)
-        .map(|e| e.aggregate_id)
+        .filter(|e| e.event.project_id().is_none())
+        .filter_map(session)
+        .filter(|id| known_project(*id).is_none())
         .collect();
-    let sessions: Vec<(Uuid, Uuid)> = if unknown.is_empty() {
-        Vec::new()
-    } else {
-        ai_sessions::Entity::find()
+    if !unknown.is_empty() {
+        let found: Vec<(Uuid, Uuid)> = ai_sessions::Entity::find()
             .select_only()
             .column(ai_sessions::Column::Id)
             .column(ai_sessions::Column::ProjectId)
             .filter(ai_sessions::Column::Id.is_in(unknown))
             .into_tuple()
             .all(txn)
-            .await?
-    };
+            .await?;
+        remember_projects(found);
+    }
     Ok(envelopes
         .iter()
         .map(|e| {
-            e.event.project_id().or_else(|| {
-                (e.aggregate_type == AggregateType::AiSession)
-                    .then(|| {
-                        sessions
-                            .iter()
-                            .find(|(id, _)| *id == e.aggregate_id)
-                            .map(|(_, project)| *project)
-                    })
-                    .flatten()
-            })
+            e.event
+                .project_id()
+                .or_else(|| session(e).and_then(known_project))
         })
         .collect())
 }
