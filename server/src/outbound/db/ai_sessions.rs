@@ -122,26 +122,32 @@ fn invocation_row(i: &AgentInvocation) -> Result<invocations::ActiveModel, Sessi
     })
 }
 
-/// Moves session `id` from `from` to `to` if it is still in `from`;
-/// answers the rows touched (0 or 1). A failure reason is stored in the
-/// metadata; a terminal status sets `completed_at`.
-async fn move_status(
+/// Keys of the session's metadata JSON that a status move may set.
+pub(super) type MetadataPatch = Vec<(&'static str, serde_json::Value)>;
+
+/// Moves session `id` from `from` to `to` if it is still in `from`, adding
+/// `add_tokens` to its total; answers the rows touched (0 or 1). `patch`
+/// sets keys of the metadata (a failure reason, a new reservation); a
+/// terminal status sets `completed_at`.
+pub(super) async fn move_status(
     txn: &impl ConnectionTrait,
     id: Uuid,
     from: SessionStatus,
     to: SessionStatus,
     at: DateTime<Utc>,
-    failure: Option<String>,
     add_tokens: i64,
+    patch: MetadataPatch,
 ) -> Result<u64, DbErr> {
     let mut update = sessions::Entity::update_many()
         .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
-        .col_expr(
-            sessions::Column::TotalTokensUsed,
-            Expr::col(sessions::Column::TotalTokensUsed).add(add_tokens),
-        )
         .filter(sessions::Column::Id.eq(id))
         .filter(sessions::Column::Status.eq(from.as_str()));
+    if add_tokens != 0 {
+        update = update.col_expr(
+            sessions::Column::TotalTokensUsed,
+            Expr::col(sessions::Column::TotalTokensUsed).add(add_tokens),
+        );
+    }
     if to.is_terminal() {
         update = update.col_expr(
             sessions::Column::CompletedAt,
@@ -151,7 +157,7 @@ async fn move_status(
     if update.exec(txn).await?.rows_affected == 0 {
         return Ok(0);
     }
-    if let Some(reason) = failure {
+    if !patch.is_empty() {
         // The row is ours (locked by the update above): a read-modify-write
         // of its JSON is safe here.
         let row = sessions::Entity::find_by_id(id)
@@ -159,12 +165,21 @@ async fn move_status(
             .await?
             .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
         let mut metadata = row.metadata.clone();
-        metadata["failure"] = serde_json::Value::String(reason);
+        for (key, value) in patch {
+            metadata[key] = value;
+        }
         let mut active: sessions::ActiveModel = row.into();
         active.metadata = Set(metadata);
         active.update(txn).await?;
     }
     Ok(1)
+}
+
+/// The metadata patch that records a failure reason, if any.
+pub(super) fn failure_patch(failure: Option<String>) -> MetadataPatch {
+    failure
+        .map(|reason| vec![("failure", serde_json::Value::String(reason))])
+        .unwrap_or_default()
 }
 
 /// Why a conditional move of session `id` touched nothing: someone moved
@@ -230,7 +245,9 @@ impl SessionRepository for SeaOrmSessionRepository {
             Box::pin(async move {
                 if let Some((from, to, failure)) = status {
                     // The status and the token total share one update.
-                    if move_status(txn, id, from, to, at, failure, tokens).await? == 0 {
+                    if move_status(txn, id, from, to, at, tokens, failure_patch(failure)).await?
+                        == 0
+                    {
                         return Ok(0);
                     }
                 } else if !invocations.is_empty() {

@@ -14,21 +14,17 @@ use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
 use domain::sessions::{
     Decision, DecisionStep, HumanDecision, InterventionFilter, InterventionPoint, InterventionType,
-    ReviewKind, ReviewReason, ReviewRequest, ReviewStatus, SessionError, SessionStatus,
+    ReviewKind, ReviewReason, ReviewRequest, ReviewStatus, SessionError,
 };
 use domain::tasks::TaskStatus;
-use entity::{
-    ai_sessions as sessions, human_intervention_points as interventions, human_reviews,
-    review_requests, tasks,
-};
+use entity::{human_intervention_points as interventions, human_reviews, review_requests, tasks};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::ai_sessions::why_unmoved;
+use super::ai_sessions::{failure_patch, move_status, why_unmoved};
 use super::budgets::reserve_in;
 use super::events::apply_with_events;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
@@ -226,18 +222,17 @@ pub(super) async fn decide(
                 miss.store(MISSED_REVIEW, Ordering::SeqCst);
                 return Ok(0);
             }
-            if move_session(
-                txn,
-                session_id,
-                from,
-                to_status,
-                at,
-                failure,
-                reserve.as_ref(),
-            )
-            .await?
-                == 0
-            {
+            // A decision that plays on records its new reservation and when
+            // the session resumed (abandonment counts from then).
+            let mut patch = failure_patch(failure);
+            if let Some(r) = &reserve {
+                patch.push((
+                    "reservation_id",
+                    serde_json::Value::String(r.id.to_string()),
+                ));
+                patch.push(("resumed_at", serde_json::Value::String(at.to_rfc3339())));
+            }
+            if move_status(txn, session_id, from, to_status, at, 0, patch).await? == 0 {
                 miss.store(MISSED_SESSION, Ordering::SeqCst);
                 return Ok(0);
             }
@@ -289,53 +284,6 @@ pub(super) async fn decide(
             Err(SessionError::ReviewClosed { actual })
         }
     }
-}
-
-/// The session's side of a decision: the conditional status move, and for
-/// one that plays on, its new reservation and the time it resumed (both in
-/// the metadata). Answers the rows touched.
-async fn move_session(
-    txn: &impl ConnectionTrait,
-    id: Uuid,
-    from: SessionStatus,
-    to: SessionStatus,
-    at: DateTime<Utc>,
-    failure: Option<String>,
-    reserve: Option<&domain::budgets::Reservation>,
-) -> Result<u64, DbErr> {
-    let mut update = sessions::Entity::update_many()
-        .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
-        .filter(sessions::Column::Id.eq(id))
-        .filter(sessions::Column::Status.eq(from.as_str()));
-    if to.is_terminal() {
-        update = update.col_expr(
-            sessions::Column::CompletedAt,
-            Expr::value(Some(to_db_time(at))),
-        );
-    }
-    if update.exec(txn).await?.rows_affected == 0 {
-        return Ok(0);
-    }
-    if failure.is_some() || reserve.is_some() {
-        // The row is ours (locked by the update above): a read-modify-write
-        // of its JSON is safe here.
-        let row = sessions::Entity::find_by_id(id)
-            .one(txn)
-            .await?
-            .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
-        let mut metadata = row.metadata.clone();
-        if let Some(reason) = failure {
-            metadata["failure"] = serde_json::Value::String(reason);
-        }
-        if let Some(r) = reserve {
-            metadata["reservation_id"] = serde_json::Value::String(r.id.to_string());
-            metadata["resumed_at"] = serde_json::Value::String(at.to_rfc3339());
-        }
-        let mut active: sessions::ActiveModel = row.into();
-        active.metadata = Set(metadata);
-        active.update(txn).await?;
-    }
-    Ok(1)
 }
 
 /// Marks a pending review of `owner_id` as under review.
