@@ -12,6 +12,7 @@ use domain::band::{ModelLock, ProviderKind};
 use domain::sessions::ConductorSettings;
 
 use crate::outbound::ai::ProviderConfig;
+use crate::outbound::ai::local::LocalModelConfig;
 use crate::outbound::bus::BusSettings;
 
 /// When the session cookie carries the `Secure` attribute.
@@ -61,6 +62,24 @@ pub struct Config {
     /// `EXITON_BUS_CLAIM_IDLE_MS` (how long a delivery may stay
     /// unacknowledged before another consumer takes it, 30000).
     pub bus: BusSettings,
+    /// The built-in local model: `EXITON_LOCAL_MODEL` (a GGUF path, or
+    /// `off`; default `<data dir>/models/SmolLM2-135M-Instruct.Q4_1.gguf`),
+    /// `EXITON_LOCAL_THREADS`, `EXITON_LOCAL_CONTEXT`,
+    /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE`.
+    pub local_model: LocalModelSetting,
+}
+
+/// The file the set-up scripts unpack into `<data dir>/models/`.
+pub const DEFAULT_LOCAL_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Whether and how to run the built-in local model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalModelSetting {
+    /// `None` when turned off.
+    pub model: Option<LocalModelConfig>,
+    /// Whether the path was given explicitly (then a missing file is an
+    /// error; the default path may simply not be installed).
+    pub explicit: bool,
 }
 
 impl Config {
@@ -98,7 +117,9 @@ impl Config {
         {
             bail!("EXITON_PUBLIC_URL must start with http:// or https:// (got {url:?})");
         }
+        let local_model = local_model(&get, &data_dir)?;
         Ok(Self {
+            local_model,
             database_url,
             data_dir,
             public_url,
@@ -194,6 +215,43 @@ fn conductor_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<C
     })
 }
 
+fn local_model(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<LocalModelSetting> {
+    let chosen = get("EXITON_LOCAL_MODEL").filter(|v| !v.trim().is_empty());
+    if chosen.as_deref().map(str::trim) == Some("off") {
+        return Ok(LocalModelSetting {
+            model: None,
+            explicit: true,
+        });
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let config = LocalModelConfig {
+        path: chosen.as_deref().map_or_else(
+            || data_dir.join("models").join(DEFAULT_LOCAL_MODEL),
+            |p| PathBuf::from(p.trim()),
+        ),
+        threads: number(get, "EXITON_LOCAL_THREADS", threads)?,
+        context: number(get, "EXITON_LOCAL_CONTEXT", 4096)?,
+        concurrency: number(get, "EXITON_LOCAL_CONCURRENCY", 1)?,
+        queue: number(get, "EXITON_LOCAL_QUEUE", 16)?,
+    };
+    if !(1..=256).contains(&config.threads)
+        || !(64..=131_072).contains(&config.context)
+        || !(1..=64).contains(&config.concurrency)
+    {
+        bail!(
+            "EXITON_LOCAL_THREADS must be 1 to 256, EXITON_LOCAL_CONTEXT 64 to 131072 \
+             and EXITON_LOCAL_CONCURRENCY 1 to 64"
+        );
+    }
+    Ok(LocalModelSetting {
+        model: Some(config),
+        explicit: chosen.is_some(),
+    })
+}
+
 fn bus_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<BusSettings> {
     let defaults = BusSettings::default();
     let max_len: usize = number(get, "EXITON_BUS_MAX_LEN", defaults.max_len)?;
@@ -262,6 +320,7 @@ impl fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("bus", &self.bus)
+            .field("local_model", &self.local_model)
             .finish()
     }
 }

@@ -113,11 +113,42 @@ pub fn band(config: &Config) -> anyhow::Result<Band> {
         Arc::new(ai::TokioSleeper),
         Arc::new(rand::random::<f64>),
     );
+    let mut providers = ai::providers(&config.ai, &client);
+    if let Some(local) = local_provider(config)? {
+        // Last: the chains try it after every remote provider.
+        providers.push(local);
+    }
     Ok(Band::new(
-        ai::providers(&config.ai, &client),
+        providers,
         config.models.clone(),
         Arc::new(resilience),
     ))
+}
+
+/// The built-in local model, when its file is there. An explicitly chosen
+/// file that is missing is a configuration error; the default one may just
+/// not be installed yet (the set-up scripts fetch it).
+///
+/// # Errors
+/// When `EXITON_LOCAL_MODEL` names a file that does not exist.
+fn local_provider(config: &Config) -> anyhow::Result<Option<Arc<dyn domain::band::AiProvider>>> {
+    let Some(model) = &config.local_model.model else {
+        return Ok(None);
+    };
+    if !model.path.is_file() {
+        if config.local_model.explicit {
+            anyhow::bail!(
+                "EXITON_LOCAL_MODEL is {}, which is not a file",
+                model.path.display()
+            );
+        }
+        tracing::info!(
+            path = %model.path.display(),
+            "the built-in local model is not installed (scripts/fetch-model installs it)"
+        );
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(ai::local::LocalProvider::new(model.clone()))))
 }
 
 /// The whole application router over built services (tests keep a handle

@@ -14,6 +14,10 @@ use crate::accounts::AiPreferences;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     pub available: Vec<ProviderKind>,
+    /// Whether the built-in local model is among them (it needs no key and
+    /// no server, so it is what plays when nothing else is configured).
+    #[serde(default)]
+    pub builtin_local: bool,
 }
 
 impl Catalog {
@@ -69,8 +73,12 @@ pub fn chain(
 /// Resolves one role.
 pub fn resolve(role: AgentRole, preferred: Option<ProviderKind>, catalog: &Catalog) -> Binding {
     let provider = chain(role, preferred, catalog).first().copied();
+    let only_local = !catalog.available.iter().any(|k| *k != ProviderKind::Local);
     let reason = match (preferred, provider) {
-        (_, None) => "no AI provider is configured: set ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY or OLLAMA_HOST".to_owned(),
+        (_, None) => "no AI provider is configured: set ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY or OLLAMA_HOST, or install the built-in local model (scripts/fetch-model)".to_owned(),
+        (_, Some(ProviderKind::Local)) if only_local && catalog.builtin_local => {
+            "no remote provider is configured (set ANTHROPIC_API_KEY, OPENAI_API_KEY or GEMINI_API_KEY): the built-in local model plays; it is small, so expect its answers to stop at your review".to_owned()
+        }
         (Some(p), Some(chosen)) if p == chosen => "your choice".to_owned(),
         (Some(p), Some(chosen)) => format!(
             "you chose {}, which is not configured (set {}); using {} instead",
@@ -103,6 +111,7 @@ mod tests {
     fn catalog(kinds: &[ProviderKind]) -> Catalog {
         Catalog {
             available: kinds.to_vec(),
+            builtin_local: false,
         }
     }
 
@@ -157,6 +166,29 @@ mod tests {
         assert_eq!(
             chain(AgentRole::Designer, None, &catalog(&[Local, Claude])),
             [Claude, Local]
+        );
+    }
+
+    #[test]
+    fn the_builtin_model_plays_everything_when_nothing_remote_is_configured() {
+        let offline = Catalog {
+            available: vec![Local],
+            builtin_local: true,
+        };
+        for b in bindings(&AiPreferences::default(), &offline) {
+            assert_eq!(b.provider, Some(Local));
+            assert!(b.reason.contains("built-in local model"), "{}", b.reason);
+        }
+        // With a remote provider too, local is only the last resort.
+        let mixed = Catalog {
+            available: vec![Claude, Local],
+            builtin_local: true,
+        };
+        assert_eq!(chain(AgentRole::Designer, None, &mixed), [Claude, Local]);
+        assert!(
+            !resolve(AgentRole::Coder, None, &mixed)
+                .reason
+                .contains("built-in")
         );
     }
 

@@ -41,7 +41,7 @@ impl ProviderKind {
             Self::Claude => "ANTHROPIC_API_KEY",
             Self::Gpt => "OPENAI_API_KEY",
             Self::Gemini => "GEMINI_API_KEY",
-            Self::Local => "OLLAMA_HOST",
+            Self::Local => "OLLAMA_HOST or EXITON_LOCAL_MODEL",
         }
     }
 

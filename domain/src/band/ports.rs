@@ -51,4 +51,10 @@ pub trait AiProvider: Send + Sync {
 
     /// What the provider last reported about its rate limits.
     fn rate_limit_status(&self) -> RateLimitStatus;
+
+    /// The one model this provider runs, when it cannot run another (the
+    /// built-in local model): it then replaces the locked model version.
+    fn fixed_model(&self) -> Option<&str> {
+        None
+    }
 }

@@ -131,6 +131,10 @@ impl Band {
     pub fn catalog(&self) -> Catalog {
         Catalog {
             available: self.providers.iter().map(|(k, _)| *k).collect(),
+            builtin_local: self
+                .providers
+                .iter()
+                .any(|(_, p)| p.fixed_model().is_some()),
         }
     }
 
@@ -143,14 +147,22 @@ impl Band {
     }
 
     /// The chain a role's calls walk: the user's choice, then the role's
-    /// default order, local last — each with its locked model.
+    /// default order, local last — each with its locked model. Several
+    /// providers of one kind (Ollama and the built-in model are both local)
+    /// follow each other in the order they were configured.
     pub fn chain(&self, role: AgentRole, preferred: Option<ProviderKind>) -> Vec<ChainLink> {
         binding::chain(role, preferred, &self.catalog())
             .into_iter()
-            .filter_map(|kind| {
-                let provider = self.providers.iter().find(|(k, _)| *k == kind)?.1.clone();
-                let model = self.lock.model(kind, role)?.to_owned();
-                Some(ChainLink { provider, model })
+            .flat_map(|kind| self.providers.iter().filter(move |(k, _)| *k == kind))
+            .filter_map(|(kind, provider)| {
+                let model = match provider.fixed_model() {
+                    Some(model) => model.to_owned(),
+                    None => self.lock.model(*kind, role)?.to_owned(),
+                };
+                Some(ChainLink {
+                    provider: provider.clone(),
+                    model,
+                })
             })
             .collect()
     }
@@ -184,7 +196,13 @@ impl Band {
                 ProviderStatus {
                     kind: *kind,
                     name: provider.name().to_owned(),
-                    models: self.lock.versions.get(kind).cloned().unwrap_or_default(),
+                    models: match provider.fixed_model() {
+                        Some(model) => BOUND_ROLES
+                            .into_iter()
+                            .map(|role| (role, model.to_owned()))
+                            .collect(),
+                        None => self.lock.versions.get(kind).cloned().unwrap_or_default(),
+                    },
                     circuit,
                     rate_limit: provider.rate_limit_status(),
                 }

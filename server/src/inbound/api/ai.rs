@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::band::{ModelLock, ProviderKind, ProviderStatus};
+use domain::band::{Binding, ModelLock, ProviderKind, ProviderStatus, binding};
 use serde::Serialize;
 
 use super::ApiError;
@@ -17,14 +17,22 @@ use crate::state::AppState;
 pub struct Providers {
     providers: Vec<ProviderStatus>,
     available: Vec<ProviderKind>,
+    /// Which provider plays each role for the caller, and why.
+    bindings: Vec<Binding>,
 }
 
-pub async fn providers(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Providers> {
+pub async fn providers(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Providers>, ApiError> {
     let band = &state.services.band;
-    Json(Providers {
+    let user = state.services.accounts.get(user).await?;
+    let catalog = band.catalog();
+    Ok(Json(Providers {
         providers: band.status(),
-        available: band.catalog().available,
-    })
+        bindings: binding::bindings(&user.ai_preferences, &catalog),
+        available: catalog.available,
+    }))
 }
 
 pub async fn reset(

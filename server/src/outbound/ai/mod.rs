@@ -8,6 +8,7 @@ mod anthropic;
 mod config;
 mod gemini;
 mod http;
+pub mod local;
 mod ollama;
 mod openai;
 mod sse;

@@ -1,0 +1,433 @@
+//! A llama-architecture transformer (what SmolLM2, Llama, and most small
+//! instruct models in GGUF are): token embedding, `n_layer` blocks of RMS
+//! norm → grouped-query attention with rotary positions → RMS norm →
+//! SwiGLU feed-forward, each with a residual, then the output head (tied to
+//! the embedding when the file has no `output.weight`).
+//!
+//! The weights are read once and shared; each generation owns a [`State`]
+//! (its key/value cache and scratch buffers), so several can run at once.
+//! Matrix products split their rows across the calling rayon pool.
+
+use rayon::prelude::*;
+
+use super::gguf::{Gguf, GgufError};
+use super::quant::{BLOCK, BlockQ8, Matrix, floats, quantize};
+
+/// The shape of the network, from the file's `llama.*` metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub context: usize,
+    pub rope_base: f32,
+    pub eps: f32,
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    q: Matrix,
+    k: Matrix,
+    v: Matrix,
+    o: Matrix,
+    ffn_norm: Vec<f32>,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
+}
+
+/// The loaded weights.
+pub struct Model {
+    pub config: Config,
+    embedding: Matrix,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    /// `None`: the head is the embedding matrix (tied weights).
+    output: Option<Matrix>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn usize_of(g: &Gguf, key: &str) -> Result<usize, GgufError> {
+    usize::try_from(g.u64(key)?).map_err(|_| GgufError::Corrupt(format!("{key} is too large")))
+}
+
+impl Model {
+    /// Builds the model from a parsed file.
+    ///
+    /// # Errors
+    /// When the file is not a llama-architecture model we can run, or a
+    /// tensor is missing or misshapen.
+    pub fn from_gguf(g: &Gguf) -> Result<Self, GgufError> {
+        let arch = g.str("general.architecture")?;
+        if arch != "llama" {
+            return Err(GgufError::Corrupt(format!(
+                "architecture `{arch}` is not supported (only llama)"
+            )));
+        }
+        let n_embd = usize_of(g, "llama.embedding_length")?;
+        let n_head = usize_of(g, "llama.attention.head_count")?;
+        let n_head_kv = g
+            .u64("llama.attention.head_count_kv")
+            .ok()
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(n_head);
+        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(GgufError::Corrupt("inconsistent attention heads".into()));
+        }
+        let head_dim = n_embd / n_head;
+        if head_dim % 2 != 0 {
+            return Err(GgufError::Corrupt("odd head dimension".into()));
+        }
+        let (embd_info, _) = g.tensor("token_embd.weight")?;
+        let vocab = usize::try_from(embd_info.dims.get(1).copied().unwrap_or(0))
+            .map_err(|_| GgufError::Corrupt("vocabulary size".into()))?;
+        let config = Config {
+            n_layer: usize_of(g, "llama.block_count")?,
+            n_embd,
+            n_ff: usize_of(g, "llama.feed_forward_length")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            vocab,
+            context: usize_of(g, "llama.context_length")?,
+            rope_base: g.f64("llama.rope.freq_base").unwrap_or(10_000.0) as f32,
+            eps: g
+                .f64("llama.attention.layer_norm_rms_epsilon")
+                .unwrap_or(1e-5) as f32,
+        };
+        let kv = n_head_kv * head_dim;
+        let matrix = |name: &str, rows: usize, cols: usize| -> Result<Matrix, GgufError> {
+            let (info, bytes) = g.tensor(name)?;
+            if info.dims.len() != 2 || info.dims[0] != cols as u64 || info.dims[1] != rows as u64 {
+                return Err(GgufError::Corrupt(format!(
+                    "tensor {name} is {:?}, expected [{cols}, {rows}]",
+                    info.dims
+                )));
+            }
+            Matrix::from_ggml(name, info.kind, rows, cols, bytes)
+        };
+        let norm = |name: &str| -> Result<Vec<f32>, GgufError> {
+            let (info, bytes) = g.tensor(name)?;
+            let v = floats(name, info.kind, bytes)?;
+            if v.len() != n_embd {
+                return Err(GgufError::Corrupt(format!(
+                    "tensor {name} has the wrong size"
+                )));
+            }
+            Ok(v)
+        };
+        let c = &config;
+        let layers = (0..c.n_layer)
+            .map(|i| {
+                let t = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Layer {
+                    attn_norm: norm(&t("attn_norm"))?,
+                    q: matrix(&t("attn_q"), c.n_embd, c.n_embd)?,
+                    k: matrix(&t("attn_k"), kv, c.n_embd)?,
+                    v: matrix(&t("attn_v"), kv, c.n_embd)?,
+                    o: matrix(&t("attn_output"), c.n_embd, c.n_embd)?,
+                    ffn_norm: norm(&t("ffn_norm"))?,
+                    gate: matrix(&t("ffn_gate"), c.n_ff, c.n_embd)?,
+                    up: matrix(&t("ffn_up"), c.n_ff, c.n_embd)?,
+                    down: matrix(&t("ffn_down"), c.n_embd, c.n_ff)?,
+                })
+            })
+            .collect::<Result<Vec<_>, GgufError>>()?;
+        let output = if g.tensors.contains_key("output.weight") {
+            Some(matrix("output.weight", c.vocab, c.n_embd)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            embedding: matrix("token_embd.weight", c.vocab, c.n_embd)?,
+            output_norm: norm("output_norm.weight")?,
+            layers,
+            output,
+            config,
+        })
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]
+                    .iter()
+                    .map(|m| m.bytes())
+                    .sum::<usize>()
+            })
+            .sum();
+        layers + self.embedding.bytes() + self.output.as_ref().map_or(0, Matrix::bytes)
+    }
+
+    /// A fresh state for one generation of at most `context` positions.
+    pub fn state(&self, context: usize) -> State {
+        let c = &self.config;
+        let context = context.min(c.context).max(1);
+        let kv = c.n_head_kv * c.head_dim;
+        State {
+            context,
+            pos: 0,
+            keys: vec![vec![0.0; context * kv]; c.n_layer],
+            values: vec![vec![0.0; context * kv]; c.n_layer],
+            logits: vec![0.0; c.vocab],
+            rope: rope_table(c),
+        }
+    }
+
+    /// Feeds `tokens` at the state's current position and answers the
+    /// logits after the last one (in `state.logits`).
+    ///
+    /// # Errors
+    /// When the tokens would run past the state's context.
+    pub fn forward(&self, state: &mut State, tokens: &[u32]) -> Result<(), ContextFull> {
+        let c = &self.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if state.pos + n > state.context {
+            return Err(ContextFull {
+                context: state.context,
+            });
+        }
+        let (d, kv, hd) = (c.n_embd, c.n_head_kv * c.head_dim, c.head_dim);
+        let mut x = vec![0.0f32; n * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            let id = (tok as usize).min(c.vocab - 1);
+            self.embedding.row(id, &mut x[t * d..(t + 1) * d]);
+        }
+        let mut h = vec![0.0f32; n * d];
+        let mut hq = vec![BlockQ8::default(); n * d / BLOCK];
+        let mut q = vec![0.0f32; n * d];
+        let mut k = vec![0.0f32; n * kv];
+        let mut v = vec![0.0f32; n * kv];
+        let mut att = vec![0.0f32; n * d];
+        let mut gate = vec![0.0f32; n * c.n_ff];
+        let mut up = vec![0.0f32; n * c.n_ff];
+        let mut fq = vec![BlockQ8::default(); n * c.n_ff / BLOCK];
+        let mut scratch = Vec::new();
+        let pos = state.pos;
+        for (li, layer) in self.layers.iter().enumerate() {
+            rms_norm(&x, &layer.attn_norm, c.eps, &mut h);
+            quantize(&h, &mut hq);
+            matmul(&layer.q, &hq, &h, n, &mut q, &mut scratch);
+            matmul(&layer.k, &hq, &h, n, &mut k, &mut scratch);
+            matmul(&layer.v, &hq, &h, n, &mut v, &mut scratch);
+            for t in 0..n {
+                rope(&mut q[t * d..(t + 1) * d], hd, &state.rope, pos + t);
+                rope(&mut k[t * kv..(t + 1) * kv], hd, &state.rope, pos + t);
+            }
+            state.keys[li][pos * kv..(pos + n) * kv].copy_from_slice(&k);
+            state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(&v);
+            attention(c, &q, &state.keys[li], &state.values[li], pos, n, &mut att);
+            quantize(&att, &mut hq);
+            matmul(&layer.o, &hq, &att, n, &mut h, &mut scratch);
+            add(&mut x, &h);
+            rms_norm(&x, &layer.ffn_norm, c.eps, &mut h);
+            quantize(&h, &mut hq);
+            matmul(&layer.gate, &hq, &h, n, &mut gate, &mut scratch);
+            matmul(&layer.up, &hq, &h, n, &mut up, &mut scratch);
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = silu(*g) * u;
+            }
+            quantize(&gate, &mut fq);
+            matmul(&layer.down, &fq, &gate, n, &mut h, &mut scratch);
+            add(&mut x, &h);
+        }
+        // Only the last position's logits are needed.
+        let last = &x[(n - 1) * d..];
+        let mut normed = vec![0.0f32; d];
+        rms_norm(last, &self.output_norm, c.eps, &mut normed);
+        let mut nq = vec![BlockQ8::default(); d / BLOCK];
+        quantize(&normed, &mut nq);
+        let head = self.output.as_ref().unwrap_or(&self.embedding);
+        matmul(head, &nq, &normed, 1, &mut state.logits, &mut scratch);
+        state.pos += n;
+        Ok(())
+    }
+}
+
+/// The prompt and answer together would not fit the context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the conversation does not fit the model's context of {context} tokens")]
+pub struct ContextFull {
+    pub context: usize,
+}
+
+/// One generation's memory: the key/value cache per layer, the rotary
+/// table and the last logits.
+pub struct State {
+    pub context: usize,
+    pub pos: usize,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    pub logits: Vec<f32>,
+    rope: Vec<(f32, f32)>,
+}
+
+impl State {
+    /// Bytes this state holds (mostly the cache).
+    pub fn bytes(&self) -> usize {
+        let cache: usize = self.keys.iter().chain(&self.values).map(Vec::len).sum();
+        (cache + self.logits.len()) * 4 + self.rope.len() * 8
+    }
+}
+
+/// cos/sin for every (position, pair) of the context.
+fn rope_table(c: &Config) -> Vec<(f32, f32)> {
+    let half = c.head_dim / 2;
+    let context = c.context.min(1 << 16);
+    let mut out = Vec::with_capacity(context * half);
+    for pos in 0..context {
+        for i in 0..half {
+            let freq = c.rope_base.powf(-2.0 * i as f32 / c.head_dim as f32);
+            let angle = pos as f32 * freq;
+            out.push((angle.cos(), angle.sin()));
+        }
+    }
+    out
+}
+
+/// Rotates adjacent pairs of each head (ggml's "normal" rope, which the
+/// GGUF converter prepares llama's q/k weights for).
+fn rope(v: &mut [f32], head_dim: usize, table: &[(f32, f32)], pos: usize) {
+    let half = head_dim / 2;
+    let row = &table[pos * half..(pos + 1) * half];
+    for head in v.chunks_exact_mut(head_dim) {
+        for (pair, (cos, sin)) in head.chunks_exact_mut(2).zip(row) {
+            let (a, b) = (pair[0], pair[1]);
+            pair[0] = a * cos - b * sin;
+            pair[1] = a * sin + b * cos;
+        }
+    }
+}
+
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let d = weight.len();
+    for (row, dst) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let mean = row.iter().map(|v| v * v).sum::<f32>() / d as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for ((o, v), w) in dst.iter_mut().zip(row).zip(weight) {
+            *o = v * scale * w;
+        }
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+fn silu(v: f32) -> f32 {
+    v / (1.0 + (-v).exp())
+}
+
+/// Causal grouped-query attention of `n` new positions (starting at `pos`)
+/// over the cache, heads in parallel.
+fn attention(
+    c: &Config,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    pos: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let (d, hd) = (c.n_embd, c.head_dim);
+    let kv = c.n_head_kv * hd;
+    let group = c.n_head / c.n_head_kv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    // One task per (token, head): each writes its own head_dim slice.
+    out.par_chunks_mut(hd).enumerate().for_each(|(i, dst)| {
+        let (t, head) = (i / c.n_head, i % c.n_head);
+        let kvh = head / group;
+        let qh = &q[t * d + head * hd..t * d + (head + 1) * hd];
+        let upto = pos + t + 1;
+        let mut scores: Vec<f32> = (0..upto)
+            .map(|p| {
+                let k = &keys[p * kv + kvh * hd..p * kv + (kvh + 1) * hd];
+                qh.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale
+            })
+            .collect();
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+        let mut total = 0.0;
+        for s in &mut scores {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        dst.fill(0.0);
+        for (p, s) in scores.iter().enumerate() {
+            let w = s / total;
+            let v = &values[p * kv + kvh * hd..p * kv + (kvh + 1) * hd];
+            for (o, x) in dst.iter_mut().zip(v) {
+                *o += w * x;
+            }
+        }
+    });
+    debug_assert_eq!(out.len(), n * d);
+}
+
+/// `out[t][r] = m.row(r) · x[t]` for `n` inputs, rows split across the
+/// pool. Each task owns a run of rows and writes them row-major into
+/// `scratch` (rows × n), which is then laid out input-major.
+fn matmul(
+    m: &Matrix,
+    xq: &[BlockQ8],
+    xf: &[f32],
+    n: usize,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let blocks = m.cols / BLOCK;
+    // Enough chunks to balance two to a few threads without making each
+    // task trivially small.
+    let chunk_rows = m.rows.div_ceil(rayon::current_num_threads() * 4).max(16);
+    if n == 1 {
+        out[..m.rows]
+            .par_chunks_mut(chunk_rows)
+            .enumerate()
+            .for_each(|(ci, dst)| {
+                for (j, o) in dst.iter_mut().enumerate() {
+                    *o = m.dot(ci * chunk_rows + j, xq, xf);
+                }
+            });
+        return;
+    }
+    scratch.clear();
+    scratch.resize(m.rows * n, 0.0);
+    scratch
+        .par_chunks_mut(chunk_rows * n)
+        .enumerate()
+        .for_each(|(ci, dst)| {
+            for (j, row_out) in dst.chunks_exact_mut(n).enumerate() {
+                let r = ci * chunk_rows + j;
+                for (t, o) in row_out.iter_mut().enumerate() {
+                    *o = m.dot(
+                        r,
+                        &xq[t * blocks..(t + 1) * blocks],
+                        &xf[t * m.cols..(t + 1) * m.cols],
+                    );
+                }
+            }
+        });
+    for (r, row) in scratch.chunks_exact(n).enumerate() {
+        for (t, v) in row.iter().enumerate() {
+            out[t * m.rows + r] = *v;
+        }
+    }
+}
