@@ -414,14 +414,24 @@ fn matmul(
         .par_chunks_mut(chunk_rows * n)
         .enumerate()
         .for_each(|(ci, dst)| {
+            let q = |t: usize| &xq[t * blocks..(t + 1) * blocks];
+            let f = |t: usize| &xf[t * m.cols..(t + 1) * m.cols];
             for (j, row_out) in dst.chunks_exact_mut(n).enumerate() {
                 let r = ci * chunk_rows + j;
-                for (t, o) in row_out.iter_mut().enumerate() {
-                    *o = m.dot(
+                // Four inputs per pass over the row: its blocks are
+                // unpacked once for all four.
+                let mut t = 0;
+                while t + 4 <= n {
+                    let four = m.dot4(
                         r,
-                        &xq[t * blocks..(t + 1) * blocks],
-                        &xf[t * m.cols..(t + 1) * m.cols],
+                        [q(t), q(t + 1), q(t + 2), q(t + 3)],
+                        [f(t), f(t + 1), f(t + 2), f(t + 3)],
                     );
+                    row_out[t..t + 4].copy_from_slice(&four);
+                    t += 4;
+                }
+                for (k, o) in row_out.iter_mut().enumerate().skip(t) {
+                    *o = m.dot(r, q(k), f(k));
                 }
             }
         });

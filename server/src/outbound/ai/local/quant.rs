@@ -209,6 +209,27 @@ impl Matrix {
         }
     }
 
+    /// Row `r` against four inputs at once (prompt processing): each
+    /// weight block is unpacked once for the four.
+    #[inline]
+    pub fn dot4(&self, r: usize, x: [&[BlockQ8]; 4], xf: [&[f32]; 4]) -> [f32; 4] {
+        let per_row = self.cols / BLOCK;
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            match &self.weights {
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                Weights::Q4_1(b) => {
+                    return unsafe { avx2::dot4_q4_1(&b[r * per_row..(r + 1) * per_row], x) };
+                }
+                Weights::Q8_0(b) => {
+                    return unsafe { avx2::dot4_q8_0(&b[r * per_row..(r + 1) * per_row], x) };
+                }
+                Weights::F32(_) => {}
+            }
+        }
+        [0, 1, 2, 3].map(|i| self.dot(r, x[i], xf[i]))
+    }
+
     /// Bytes the weights take in memory.
     pub fn bytes(&self) -> usize {
         match &self.weights {
@@ -352,6 +373,58 @@ mod avx2 {
         hsum(acc) + offset
     }
 
+    /// Four-input variant of [`dot_q4_1`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot4_q4_1(w: &[BlockQ4_1], x: [&[BlockQ8]; 4]) -> [f32; 4] {
+        let mask = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut offset = [0.0f32; 4];
+        for (i, a) in w.iter().enumerate() {
+            // SAFETY: 16 bytes; loadu has no alignment requirement.
+            let packed = unsafe { _mm_loadu_si128(a.qs.as_ptr().cast()) };
+            let both = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
+            let q4 = _mm256_and_si256(both, mask);
+            for t in 0..4 {
+                let b = &x[t][i];
+                // SAFETY: 32 bytes; loadu has no alignment requirement.
+                let q8 = unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) };
+                let pairs = _mm256_maddubs_epi16(q4, q8);
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * b.d), sums, acc[t]);
+                offset[t] += a.m * b.s;
+            }
+        }
+        [0, 1, 2, 3].map(|t| hsum(acc[t]) + offset[t])
+    }
+
+    /// Four-input variant of [`dot_q8_0`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot4_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8]; 4]) -> [f32; 4] {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (i, a) in w.iter().enumerate() {
+            // SAFETY: 32 bytes; loadu has no alignment requirement.
+            let p = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+            let ap = _mm256_sign_epi8(p, p);
+            for t in 0..4 {
+                let b = &x[t][i];
+                // SAFETY: 32 bytes; loadu has no alignment requirement.
+                let q = unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) };
+                let pairs = _mm256_maddubs_epi16(ap, _mm256_sign_epi8(q, p));
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * b.d), sums, acc[t]);
+            }
+        }
+        [0, 1, 2, 3].map(|t| hsum(acc[t]))
+    }
+
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
@@ -460,6 +533,11 @@ mod tests {
             (&m8, portable_dot_q8_0(&w8, &xq)),
         ] {
             let fast = m.dot(0, &xq, &x);
+            let four = m.dot4(0, [&xq, &xq, &xq, &xq], [&x, &x, &x, &x]);
+            assert!(
+                four.iter()
+                    .all(|v| (v - fast).abs() <= 1e-4 * fast.abs().max(1.0))
+            );
             assert!((fast - portable).abs() <= 1e-3 * portable.abs().max(1.0));
             m.row(0, &mut row);
             let exact: f32 = row.iter().zip(&x).map(|(a, b)| a * b).sum();
