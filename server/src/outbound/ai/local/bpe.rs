@@ -11,7 +11,8 @@
 //! is encoded as the characters it is made of. Only the chat template puts
 //! control tokens in a prompt (see `template`).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::gguf::{Gguf, GgufError, Value};
 
@@ -42,7 +43,8 @@ enum Split {
 pub struct Tokenizer {
     tokens: Vec<String>,
     ids: HashMap<String, u32>,
-    ranks: HashMap<(u32, u32), u32>,
+    /// A mergeable pair → (its rank, the token it merges into).
+    ranks: HashMap<(u32, u32), (u32, u32)>,
     control: Vec<bool>,
     /// GPT-2 byte → the char standing for it, and back.
     byte_char: [char; 256],
@@ -53,6 +55,10 @@ pub struct Tokenizer {
     eos: u32,
     bos: Option<u32>,
 }
+
+/// Pending merges of a piece as (rank, index of the left part, left id,
+/// right id, merged id): popped lowest rank first, then leftmost.
+type Candidates = BinaryHeap<Reverse<(u32, usize, u32, u32, u32)>>;
 
 /// GPT-2's reversible map from bytes to printable characters.
 fn byte_chars() -> [char; 256] {
@@ -121,9 +127,11 @@ impl Tokenizer {
             let (a, b) = merge
                 .split_once(' ')
                 .ok_or_else(|| TokenizerError::Corrupt(format!("merge {merge:?}")))?;
-            // Merges whose parts are not tokens can never apply; skip them.
-            if let (Some(a), Some(b)) = (ids.get(a), ids.get(b)) {
-                ranks.entry((*a, *b)).or_insert(rank as u32);
+            // Merges whose parts or result are not tokens can never apply;
+            // skip them.
+            let merged = ids.get(&format!("{a}{b}"));
+            if let (Some(a), Some(b), Some(merged)) = (ids.get(a), ids.get(b), merged) {
+                ranks.entry((*a, *b)).or_insert((rank as u32, *merged));
             }
         }
         let byte_char = byte_chars();
@@ -208,37 +216,60 @@ impl Tokenizer {
 
     fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
         let mapped: String = piece.bytes().map(|b| self.byte_char[b as usize]).collect();
-        if let Some(id) = self.ids.get(&mapped) {
+        // A piece that is a token is that token, unless it is a control
+        // token's text, which plain text must never produce.
+        if let Some(id) = self.ids.get(&mapped).filter(|id| !self.is_control(**id)) {
             out.push(*id);
             return;
         }
-        // Start from single bytes and merge the lowest-ranked pair until
-        // none applies. Pieces are short, so the quadratic scan is cheap.
+        // Start from single bytes and merge the lowest-ranked pair
+        // (leftmost on ties) until none applies. A piece can be long (a
+        // paragraph of Chinese, a run of `=`), so the parts form a linked
+        // list and the candidate merges a min-heap: O(n log n), not a rescan
+        // of the whole piece after every merge. Heap entries record the pair
+        // they were made for and are dropped when popped if it has changed.
         let mut parts: Vec<u32> = piece
             .bytes()
             .filter_map(|b| self.byte_id[b as usize])
             .collect();
-        loop {
-            let best = parts
-                .windows(2)
-                .enumerate()
-                .filter_map(|(i, w)| self.ranks.get(&(w[0], w[1])).map(|r| (*r, i)))
-                .min();
-            let Some((_, i)) = best else { break };
-            let merged = format!(
-                "{}{}",
-                self.tokens[parts[i] as usize],
-                self.tokens[parts[i + 1] as usize]
-            );
-            match self.ids.get(&merged) {
-                Some(id) => {
-                    parts[i] = *id;
-                    parts.remove(i + 1);
-                }
-                None => break,
+        let n = parts.len();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::new();
+        let candidate = |heap: &mut Candidates, i, a, b| {
+            // Nor may a merge make a control token.
+            if let Some((rank, merged)) = self.ranks.get(&(a, b))
+                && !self.is_control(*merged)
+            {
+                heap.push(Reverse((*rank, i, a, b, *merged)));
+            }
+        };
+        for i in 1..n {
+            candidate(&mut heap, i - 1, parts[i - 1], parts[i]);
+        }
+        while let Some(Reverse((_, i, a, b, merged))) = heap.pop() {
+            let j = next[i];
+            if !alive[i] || parts[i] != a || j >= n || parts[j] != b {
+                continue;
+            }
+            parts[i] = merged;
+            alive[j] = false;
+            next[i] = next[j];
+            let k = next[i];
+            if k < n {
+                prev[k] = Some(i);
+                candidate(&mut heap, i, merged, parts[k]);
+            }
+            if let Some(p) = prev[i] {
+                candidate(&mut heap, p, parts[p], merged);
             }
         }
-        out.extend(parts);
+        let mut i = 0;
+        while i < n {
+            out.push(parts[i]);
+            i = next[i];
+        }
     }
 
     /// The bytes a token stands for (control tokens: none).
@@ -318,13 +349,17 @@ enum Class {
 }
 
 fn class(c: char) -> Class {
-    // \p{L} and \p{N} approximated by std's Unicode tables: `is_alphabetic`
-    // also admits a few marks and letter-like symbols, which only moves
-    // piece boundaries in rare scripts, never loses text.
-    if c.is_alphabetic() {
-        Class::Letter
-    } else if c.is_numeric() {
+    // \p{N} is exactly `is_numeric` (Nd, Nl, No), tested first because
+    // letter-like numbers (Ⅻ, 〇) are also alphabetic. \p{L} is
+    // approximated by `is_alphabetic`, which also admits the vowel signs and
+    // other combining marks of Indic, Thai, Hebrew... scripts (Mn/Mc) and
+    // circled letters (So): pieces in those scripts can split differently
+    // from llama.cpp (e.g. an apostrophe after a Devanagari vowel sign), which
+    // changes a few token ids there, never the text.
+    if c.is_numeric() {
         Class::Number
+    } else if c.is_alphabetic() {
+        Class::Letter
     } else if c.is_whitespace() {
         Class::Space
     } else {
@@ -422,6 +457,117 @@ mod tests {
         assert_eq!(pieces("", Split::Gpt2), Vec::<&str>::new());
         let spaces = pieces("a   ", Split::Gpt2);
         assert_eq!(spaces, ["a", "   "]);
+    }
+
+    #[test]
+    fn letter_like_numbers_are_numbers() {
+        // Roman numerals and 〇 are alphabetic too; \p{N} wins, as in
+        // llama.cpp, so each is a piece of its own.
+        assert_eq!(
+            pieces(" Ⅻ 〇x", Split::DigitsThenGpt2),
+            [" ", "Ⅻ", " ", "〇", "x"]
+        );
+        assert_eq!(pieces("x²", Split::DigitsThenGpt2), ["x", "²"]);
+    }
+
+    /// A tokenizer over the bytes `a`, `b`, `c` and the given merges.
+    fn tiny(merges: &[(&str, &str)]) -> Tokenizer {
+        let mut tokens: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        for (a, b) in merges {
+            tokens.push(format!("{a}{b}"));
+        }
+        tokens.push("<|end|>".into());
+        let ids: HashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let ranks = merges
+            .iter()
+            .enumerate()
+            .map(|(rank, (a, b))| {
+                let merged = ids[&format!("{a}{b}")];
+                ((ids[*a], ids[*b]), (rank as u32, merged))
+            })
+            .collect();
+        let byte_char = byte_chars();
+        let mut byte_id = [None; 256];
+        for b in [b'a', b'b', b'c'] {
+            byte_id[b as usize] = Some(u32::from(b - b'a'));
+        }
+        let mut control = vec![false; tokens.len()];
+        control[tokens.len() - 1] = true;
+        Tokenizer {
+            eos: tokens.len() as u32 - 1,
+            tokens,
+            ids,
+            ranks,
+            control,
+            byte_char,
+            char_byte: byte_char
+                .iter()
+                .enumerate()
+                .map(|(b, c)| (*c, b as u8))
+                .collect(),
+            byte_id,
+            split: Split::Gpt2,
+            bos: None,
+        }
+    }
+
+    /// BPE by the definition: rescan, merge the lowest-ranked pair
+    /// (leftmost on ties), repeat.
+    fn reference(tok: &Tokenizer, text: &str) -> Vec<u32> {
+        let mut parts: Vec<u32> = text.bytes().map(|b| u32::from(b - b'a')).collect();
+        while let Some((_, i, merged)) = parts
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, w)| tok.ranks.get(&(w[0], w[1])).map(|(r, m)| (*r, i, *m)))
+            .min()
+        {
+            parts[i] = merged;
+            parts.remove(i + 1);
+        }
+        parts
+    }
+
+    #[test]
+    fn long_pieces_merge_like_the_definition() {
+        let tok = tiny(&[
+            ("a", "a"),
+            ("a", "b"),
+            ("aa", "b"),
+            ("b", "c"),
+            ("c", "c"),
+            ("aa", "aa"),
+            ("ab", "bc"),
+            ("cc", "c"),
+        ]);
+        assert_eq!(tok.encode("aaab"), [tok.ids["aa"], tok.ids["ab"]]);
+        // Ties go to the leftmost pair: "aaa" is "aa" + "a", not "a" + "aa".
+        assert_eq!(tok.encode("aaa"), [tok.ids["aa"], 0]);
+        // Pseudo-random letter runs up to 2,000 bytes, each one piece.
+        let mut seed = 0x2545_f491_u32;
+        for len in (1..40).chain([500, 2000]) {
+            let text: String = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    char::from(b'a' + (seed % 3) as u8)
+                })
+                .collect();
+            assert_eq!(tok.encode(&text), reference(&tok, &text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_piece_that_spells_a_control_token_stays_plain_text() {
+        let mut tok = tiny(&[("a", "b")]);
+        // A (contrived) control token whose text is one piece.
+        let id = tok.ids["ab"];
+        tok.control[id as usize] = true;
+        assert_eq!(tok.encode("ab"), [0, 1]);
     }
 
     #[test]
