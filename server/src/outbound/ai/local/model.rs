@@ -224,9 +224,18 @@ impl Model {
         for (li, layer) in self.layers.iter().enumerate() {
             rms_norm(&x, &layer.attn_norm, c.eps, &mut h);
             quantize(&h, &mut hq);
-            matmul(&layer.q, &hq, &h, n, &mut q, &mut scratch);
-            matmul(&layer.k, &hq, &h, n, &mut k, &mut scratch);
-            matmul(&layer.v, &hq, &h, n, &mut v, &mut scratch);
+            if n == 1 {
+                // One pass over the pool for the three projections.
+                matvec_many(
+                    vec![(&layer.q, &mut q), (&layer.k, &mut k), (&layer.v, &mut v)],
+                    &hq,
+                    &h,
+                );
+            } else {
+                matmul(&layer.q, &hq, &h, n, &mut q, &mut scratch);
+                matmul(&layer.k, &hq, &h, n, &mut k, &mut scratch);
+                matmul(&layer.v, &hq, &h, n, &mut v, &mut scratch);
+            }
             for t in 0..n {
                 rope(&mut q[t * d..(t + 1) * d], hd, &state.rope, pos + t);
                 rope(&mut k[t * kv..(t + 1) * kv], hd, &state.rope, pos + t);
@@ -239,8 +248,16 @@ impl Model {
             add(&mut x, &h);
             rms_norm(&x, &layer.ffn_norm, c.eps, &mut h);
             quantize(&h, &mut hq);
-            matmul(&layer.gate, &hq, &h, n, &mut gate, &mut scratch);
-            matmul(&layer.up, &hq, &h, n, &mut up, &mut scratch);
+            if n == 1 {
+                matvec_many(
+                    vec![(&layer.gate, &mut gate), (&layer.up, &mut up)],
+                    &hq,
+                    &h,
+                );
+            } else {
+                matmul(&layer.gate, &hq, &h, n, &mut gate, &mut scratch);
+                matmul(&layer.up, &hq, &h, n, &mut up, &mut scratch);
+            }
             for (g, u) in gate.iter_mut().zip(&up) {
                 *g = silu(*g) * u;
             }
@@ -380,6 +397,25 @@ fn attention(
         }
     });
     debug_assert_eq!(out.len(), n * d);
+}
+
+/// Several matrix-vector products over the same input in one pass over the
+/// pool: generating a token is a chain of small products, and each
+/// dispatch to the threads costs a few microseconds of hand-off.
+fn matvec_many(jobs: Vec<(&Matrix, &mut Vec<f32>)>, xq: &[BlockQ8], xf: &[f32]) {
+    let parts = rayon::current_num_threads() * 4;
+    let mut work: Vec<(&Matrix, usize, &mut [f32])> = Vec::new();
+    for (m, out) in jobs {
+        let chunk = m.rows.div_ceil(parts).max(16);
+        for (ci, dst) in out[..m.rows].chunks_mut(chunk).enumerate() {
+            work.push((m, ci * chunk, dst));
+        }
+    }
+    work.into_par_iter().for_each(|(m, first, dst)| {
+        for (j, o) in dst.iter_mut().enumerate() {
+            *o = m.dot(first + j, xq, xf);
+        }
+    });
 }
 
 /// `out[t][r] = m.row(r) · x[t]` for `n` inputs, rows split across the
