@@ -46,8 +46,6 @@ pub struct Engine {
     /// The file's name and the first 12 hex digits of its SHA-256, for
     /// provenance ("SmolLM2-135M-Instruct.Q4_1.gguf@sha256:1a2b…").
     pub version: String,
-    pub file_name: String,
-    pub sha256: String,
     /// Largest context a call may use (prompt + answer).
     pub context: usize,
 }
@@ -59,6 +57,13 @@ impl std::fmt::Debug for Engine {
             .field("context", &self.context)
             .finish()
     }
+}
+
+/// The model file's name, as provenance and the settings show it.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model.gguf".to_owned())
 }
 
 /// What a generation is asked for.
@@ -116,15 +121,9 @@ impl Engine {
             .thread_name(|i| format!("local-model-{i}"))
             .build()
             .map_err(|e| LoadError::Threads(e.to_string()))?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model.gguf".to_owned());
         let context = context.clamp(64, model.config.context);
         Ok(Self {
-            version: format!("{file_name}@sha256:{}", &sha256[..12]),
-            file_name,
-            sha256,
+            version: format!("{}@sha256:{}", file_name(path), &sha256[..12]),
             context,
             model,
             tokenizer,

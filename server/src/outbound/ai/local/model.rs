@@ -48,6 +48,8 @@ pub struct Model {
     output_norm: Vec<f32>,
     /// `None`: the head is the embedding matrix (tied weights).
     output: Option<Matrix>,
+    /// cos/sin per (position, pair), computed once: every generation reads it.
+    rope: Vec<(f32, f32)>,
 }
 
 impl std::fmt::Debug for Model {
@@ -150,6 +152,7 @@ impl Model {
             None
         };
         Ok(Self {
+            rope: rope_table(c),
             embedding: matrix("token_embd.weight", c.vocab, c.n_embd)?,
             output_norm: norm("output_norm.weight")?,
             layers,
@@ -176,7 +179,10 @@ impl Model {
     /// A fresh state for one generation of at most `context` positions.
     pub fn state(&self, context: usize) -> State {
         let c = &self.config;
-        let context = context.min(c.context).max(1);
+        let context = context
+            .min(c.context)
+            .min(self.rope.len() / (c.head_dim / 2))
+            .max(1);
         let kv = c.n_head_kv * c.head_dim;
         State {
             context,
@@ -184,7 +190,6 @@ impl Model {
             keys: vec![vec![0.0; context * kv]; c.n_layer],
             values: vec![vec![0.0; context * kv]; c.n_layer],
             logits: vec![0.0; c.vocab],
-            rope: rope_table(c),
         }
     }
 
@@ -237,8 +242,8 @@ impl Model {
                 matmul(&layer.v, &hq, &h, n, &mut v, &mut scratch);
             }
             for t in 0..n {
-                rope(&mut q[t * d..(t + 1) * d], hd, &state.rope, pos + t);
-                rope(&mut k[t * kv..(t + 1) * kv], hd, &state.rope, pos + t);
+                rope(&mut q[t * d..(t + 1) * d], hd, &self.rope, pos + t);
+                rope(&mut k[t * kv..(t + 1) * kv], hd, &self.rope, pos + t);
             }
             state.keys[li][pos * kv..(pos + n) * kv].copy_from_slice(&k);
             state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(&v);
@@ -285,22 +290,21 @@ pub struct ContextFull {
     pub context: usize,
 }
 
-/// One generation's memory: the key/value cache per layer, the rotary
-/// table and the last logits.
+/// One generation's memory: the key/value cache per layer and the last
+/// logits.
 pub struct State {
     pub context: usize,
     pub pos: usize,
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     pub logits: Vec<f32>,
-    rope: Vec<(f32, f32)>,
 }
 
 impl State {
     /// Bytes this state holds (mostly the cache).
     pub fn bytes(&self) -> usize {
         let cache: usize = self.keys.iter().chain(&self.values).map(Vec::len).sum();
-        (cache + self.logits.len()) * 4 + self.rope.len() * 8
+        (cache + self.logits.len()) * 4
     }
 }
 

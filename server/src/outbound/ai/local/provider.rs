@@ -20,7 +20,7 @@ use domain::band::{
 };
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
-use super::engine::{Engine, Finish, GenerateError, Generated, Prompt};
+use super::engine::{Engine, Finish, GenerateError, Generated, Prompt, file_name};
 use super::template::Role;
 
 /// The provider's name in logs, breakers and provenance.
@@ -83,13 +83,8 @@ impl Drop for CancelOnDrop {
 impl LocalProvider {
     pub fn new(config: LocalModelConfig) -> Self {
         let concurrency = config.concurrency.max(1);
-        let file_name = config
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model.gguf".to_owned());
         Self {
-            file_name,
+            file_name: file_name(&config.path),
             slots: Arc::new(Semaphore::new(concurrency)),
             admitted: Arc::new(AtomicUsize::new(0)),
             engine: OnceCell::new(),
