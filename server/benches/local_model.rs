@@ -12,7 +12,9 @@
 //! `EXITON_BENCH_MODEL` (the GGUF file; default the one `scripts/fetch-model`
 //! installs under `data/models`), `EXITON_BENCH_THREADS` (`1,2`),
 //! `EXITON_BENCH_REPEAT` (3: the best of three is reported, like
-//! llama-bench's average over repetitions but robust to a busy neighbour).
+//! llama-bench's average over repetitions but robust to a busy neighbour),
+//! `EXITON_BENCH_PHASES` (`pp,tg,first`: the others print 0, which keeps a
+//! profile to the phase under study).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,7 +38,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn best(repeat: usize, mut run: impl FnMut() -> Duration) -> Duration {
-    (0..repeat).map(|_| run()).min().unwrap()
+    (0..repeat).map(|_| run()).min().unwrap_or(Duration::MAX)
 }
 
 fn main() {
@@ -66,6 +68,8 @@ fn main() {
         "{:>7} {:>12} {:>12} {:>16} {:>10}",
         "threads", "pp128 tok/s", "tg64 tok/s", "first token ms", "load ms"
     );
+    let phases = std::env::var("EXITON_BENCH_PHASES").unwrap_or_else(|_| "pp,tg,first".into());
+    let wanted = |phase: &str| phases.split(',').any(|p| p.trim() == phase);
     let prompt: Vec<u32> = (0..PP as u32).map(|i| 100 + i * 7).collect();
     let mut chat_tokens = 0;
     for &n in &threads {
@@ -77,7 +81,7 @@ fn main() {
             .num_threads(n)
             .build()
             .unwrap();
-        let pp = best(repeat, || {
+        let pp = best(if wanted("pp") { repeat } else { 0 }, || {
             pool.install(|| {
                 let mut state = model.state(PP + TG);
                 let t = Instant::now();
@@ -85,7 +89,7 @@ fn main() {
                 t.elapsed()
             })
         });
-        let tg = best(repeat, || {
+        let tg = best(if wanted("tg") { repeat } else { 0 }, || {
             pool.install(|| {
                 let mut state = model.state(PP + TG);
                 model.forward(&mut state, &prompt[..1]).unwrap();
@@ -108,7 +112,7 @@ fn main() {
             seed: 0,
         };
         chat_tokens = engine.prompt_ids(&chat).unwrap().len();
-        let first = best(repeat, || {
+        let first = best(if wanted("first") { repeat } else { 0 }, || {
             let t = Instant::now();
             engine
                 .generate(&chat, &AtomicBool::new(false), &mut |_| {})
@@ -118,9 +122,13 @@ fn main() {
         println!(
             "{:>7} {:>12.1} {:>12.1} {:>16.1} {:>10.0}",
             n,
-            PP as f64 / pp.as_secs_f64(),
-            TG as f64 / tg.as_secs_f64(),
-            first.as_secs_f64() * 1e3,
+            per_second(PP, pp),
+            per_second(TG, tg),
+            if first == Duration::MAX {
+                0.0
+            } else {
+                first.as_secs_f64() * 1e3
+            },
             load.as_secs_f64() * 1e3
         );
     }
@@ -128,6 +136,15 @@ fn main() {
         "first-token prompt: {chat_tokens} tokens; peak resident memory: {:.0} MiB",
         peak_rss_mib()
     );
+}
+
+/// Tokens per second, or 0 for a phase that did not run.
+fn per_second(tokens: usize, took: Duration) -> f64 {
+    if took == Duration::MAX {
+        0.0
+    } else {
+        tokens as f64 / took.as_secs_f64()
+    }
 }
 
 fn argmax(v: &[f32]) -> u32 {

@@ -17,7 +17,7 @@ use domain::sessions::Conductor;
 use domain::tasks::TaskService;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -151,6 +151,16 @@ fn local_provider(config: &Config) -> anyhow::Result<Option<Arc<dyn domain::band
     Ok(Some(Arc::new(ai::local::LocalProvider::new(model.clone()))))
 }
 
+/// The UI's routes, generated once per process. While leptos generates
+/// them it suppresses resource loading process-wide, and a resource first
+/// polled in that window stays pending for good (leptos-rs/leptos#4773): a
+/// second router built while the first serves pages — every test builds
+/// one — could leave one of its pages hanging.
+fn ui_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The whole application router over built services (tests keep a handle
 /// on them; the binary also runs background jobs with them).
 pub fn router_with(
@@ -166,7 +176,7 @@ pub fn router_with(
         live,
     };
 
-    let routes = generate_route_list(app::App);
+    let routes = ui_routes();
     let ui = Router::new()
         .leptos_routes_with_context(
             &leptos_options,

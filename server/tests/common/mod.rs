@@ -96,6 +96,11 @@ impl TestDb {
     }
 }
 
+/// Longer than any test takes on a busy CI machine (the built-in model's band
+/// session is the slowest, about a minute), short enough that a hang fails
+/// with the test's name instead of stalling the whole run.
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Runs `body` against a fresh database, dropping it afterwards even when
 /// the body panics (the panic is then re-raised).
 pub async fn run_on<F, Fut>(db: TestDb, body: F)
@@ -103,10 +108,17 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let outcome = tokio::spawn(body(db.url.clone())).await;
+    let run = tokio::spawn(body(db.url.clone()));
+    let abort = run.abort_handle();
+    let outcome = tokio::time::timeout(TEST_TIMEOUT, run).await;
     db.drop_database().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => {
+            abort.abort();
+            panic!("the test did not finish within {TEST_TIMEOUT:?}: a hang");
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! on the CPU in pure Rust, so the band plays with no key and no server.
 //!
 //! `gguf` reads the file, `quant` holds the quantised weights and their
-//! kernels, `model` is the transformer, `bpe` the tokenizer from the file's
-//! metadata, `template` the chat prompt, `engine` the generation loop and
+//! kernels, `vector` the float work around them, `model` is the
+//! transformer, `bpe` the tokenizer from the file's metadata, `template` the chat prompt, `engine` the generation loop and
 //! `provider` the `AiProvider` adapter with its concurrency limits.
 
 pub mod bpe;
@@ -13,6 +13,7 @@ pub mod model;
 mod provider;
 pub mod quant;
 pub mod template;
+mod vector;
 
 pub use engine::{Engine, Finish, GenerateError, Generated, LoadError, Prompt};
 pub use provider::{LocalModelConfig, LocalProvider, NAME};

@@ -11,7 +11,8 @@
 use rayon::prelude::*;
 
 use super::gguf::{Gguf, GgufError};
-use super::quant::{BLOCK, BlockQ8, Matrix, floats, quantize};
+use super::quant::{BLOCK, BlockQ8, Matrix, TILE, floats};
+use super::vector::{HeadCache, add, attend, quantize, rms_norm, swiglu};
 
 /// The shape of the network, from the file's `llama.*` metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +191,7 @@ impl Model {
             keys: vec![vec![0.0; context * kv]; c.n_layer],
             values: vec![vec![0.0; context * kv]; c.n_layer],
             logits: vec![0.0; c.vocab],
+            buffers: Buffers::default(),
         }
     }
 
@@ -210,76 +212,129 @@ impl Model {
             });
         }
         let (d, kv, hd) = (c.n_embd, c.n_head_kv * c.head_dim, c.head_dim);
-        let mut x = vec![0.0f32; n * d];
+        // The buffers live in the state (sized for the largest batch seen),
+        // taken out while the cache is borrowed.
+        let mut b = std::mem::take(&mut state.buffers);
+        b.size_for(c, n);
+        let Buffers {
+            x,
+            h,
+            hq,
+            q,
+            k,
+            v,
+            att,
+            gate,
+            up,
+            fq,
+            tiles,
+        } = &mut b;
         for (t, &tok) in tokens.iter().enumerate() {
             let id = (tok as usize).min(c.vocab - 1);
             self.embedding.row(id, &mut x[t * d..(t + 1) * d]);
         }
-        let mut h = vec![0.0f32; n * d];
-        let mut hq = vec![BlockQ8::default(); n * d / BLOCK];
-        let mut q = vec![0.0f32; n * d];
-        let mut k = vec![0.0f32; n * kv];
-        let mut v = vec![0.0f32; n * kv];
-        let mut att = vec![0.0f32; n * d];
-        let mut gate = vec![0.0f32; n * c.n_ff];
-        let mut up = vec![0.0f32; n * c.n_ff];
-        let mut fq = vec![BlockQ8::default(); n * c.n_ff / BLOCK];
-        let mut scratch = Vec::new();
         let pos = state.pos;
         for (li, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attn_norm, c.eps, &mut h);
-            quantize(&h, &mut hq);
+            if li == 0 {
+                norm_rows(x, &layer.attn_norm, c.eps, h, hq);
+            } else {
+                // The previous block's feed-forward residual, then this
+                // block's norm, in one pass.
+                residual_norm(x, h, &layer.attn_norm, c.eps, hq);
+            }
             if n == 1 {
                 // One pass over the pool for the three projections.
                 matvec_many(
-                    vec![(&layer.q, &mut q), (&layer.k, &mut k), (&layer.v, &mut v)],
-                    &hq,
-                    &h,
+                    vec![
+                        (&layer.q, &mut q[..]),
+                        (&layer.k, &mut k[..]),
+                        (&layer.v, &mut v[..]),
+                    ],
+                    hq,
+                    h,
                 );
             } else {
-                matmul(&layer.q, &hq, &h, n, &mut q, &mut scratch);
-                matmul(&layer.k, &hq, &h, n, &mut k, &mut scratch);
-                matmul(&layer.v, &hq, &h, n, &mut v, &mut scratch);
+                matmul(&layer.q, hq, h, n, q, tiles);
+                matmul(&layer.k, hq, h, n, k, tiles);
+                matmul(&layer.v, hq, h, n, v, tiles);
             }
-            for t in 0..n {
-                rope(&mut q[t * d..(t + 1) * d], hd, &self.rope, pos + t);
-                rope(&mut k[t * kv..(t + 1) * kv], hd, &self.rope, pos + t);
-            }
-            state.keys[li][pos * kv..(pos + n) * kv].copy_from_slice(&k);
-            state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(&v);
-            attention(c, &q, &state.keys[li], &state.values[li], pos, n, &mut att);
-            quantize(&att, &mut hq);
-            matmul(&layer.o, &hq, &att, n, &mut h, &mut scratch);
-            add(&mut x, &h);
-            rms_norm(&x, &layer.ffn_norm, c.eps, &mut h);
-            quantize(&h, &mut hq);
+            q.par_chunks_mut(d)
+                .zip(k.par_chunks_mut(kv))
+                .enumerate()
+                .for_each(|(t, (qt, kt))| {
+                    rope(qt, hd, &self.rope, pos + t);
+                    rope(kt, hd, &self.rope, pos + t);
+                });
+            state.keys[li][pos * kv..(pos + n) * kv].copy_from_slice(k);
+            state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(v);
+            attention(c, q, &state.keys[li], &state.values[li], pos, n, att);
+            quantize_rows(att, d, hq);
+            matmul(&layer.o, hq, att, n, h, tiles);
+            residual_norm(x, h, &layer.ffn_norm, c.eps, hq);
             if n == 1 {
                 matvec_many(
-                    vec![(&layer.gate, &mut gate), (&layer.up, &mut up)],
-                    &hq,
-                    &h,
+                    vec![(&layer.gate, &mut gate[..]), (&layer.up, &mut up[..])],
+                    hq,
+                    h,
                 );
             } else {
-                matmul(&layer.gate, &hq, &h, n, &mut gate, &mut scratch);
-                matmul(&layer.up, &hq, &h, n, &mut up, &mut scratch);
+                matmul(&layer.gate, hq, h, n, gate, tiles);
+                matmul(&layer.up, hq, h, n, up, tiles);
             }
-            for (g, u) in gate.iter_mut().zip(&up) {
-                *g = silu(*g) * u;
-            }
-            quantize(&gate, &mut fq);
-            matmul(&layer.down, &fq, &gate, n, &mut h, &mut scratch);
-            add(&mut x, &h);
+            swiglu_rows(gate, up, c.n_ff, fq);
+            matmul(&layer.down, fq, gate, n, h, tiles);
         }
         // Only the last position's logits are needed.
-        let last = &x[(n - 1) * d..];
-        let mut normed = vec![0.0f32; d];
-        rms_norm(last, &self.output_norm, c.eps, &mut normed);
-        let mut nq = vec![BlockQ8::default(); d / BLOCK];
-        quantize(&normed, &mut nq);
+        let (last, delta) = (&mut x[(n - 1) * d..n * d], &h[(n - 1) * d..n * d]);
+        add(last, delta);
+        let normed = &mut att[..d];
+        rms_norm(last, &self.output_norm, c.eps, normed);
+        let nq = &mut hq[..d / BLOCK];
+        quantize(normed, nq);
         let head = self.output.as_ref().unwrap_or(&self.embedding);
-        matmul(head, &nq, &normed, 1, &mut state.logits, &mut scratch);
+        matmul(head, nq, normed, 1, &mut state.logits, tiles);
+        state.buffers = b;
         state.pos += n;
         Ok(())
+    }
+}
+
+/// A forward pass's working memory, kept between calls.
+#[derive(Default)]
+struct Buffers {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    hq: Vec<BlockQ8>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    fq: Vec<BlockQ8>,
+    tiles: Vec<[f32; TILE]>,
+}
+
+impl Buffers {
+    fn size_for(&mut self, c: &Config, n: usize) {
+        let (d, kv) = (c.n_embd, c.n_head_kv * c.head_dim);
+        for (buf, len) in [
+            (&mut self.x, n * d),
+            (&mut self.h, n * d),
+            (&mut self.q, n * d),
+            (&mut self.k, n * kv),
+            (&mut self.v, n * kv),
+            (&mut self.att, n * d),
+            (&mut self.gate, n * c.n_ff),
+            (&mut self.up, n * c.n_ff),
+        ] {
+            buf.clear();
+            buf.resize(len, 0.0);
+        }
+        self.hq.resize(n * d / BLOCK, BlockQ8::default());
+        self.hq.truncate(n * d / BLOCK);
+        self.fq.resize(n * c.n_ff / BLOCK, BlockQ8::default());
+        self.fq.truncate(n * c.n_ff / BLOCK);
     }
 }
 
@@ -298,6 +353,7 @@ pub struct State {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     pub logits: Vec<f32>,
+    buffers: Buffers,
 }
 
 impl State {
@@ -337,25 +393,48 @@ fn rope(v: &mut [f32], head_dim: usize, table: &[(f32, f32)], pos: usize) {
     }
 }
 
-fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+/// `h = norm(x)` and its quantised form, token by token (in parallel for a
+/// prompt).
+fn norm_rows(x: &[f32], weight: &[f32], eps: f32, h: &mut [f32], hq: &mut [BlockQ8]) {
     let d = weight.len();
-    for (row, dst) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let mean = row.iter().map(|v| v * v).sum::<f32>() / d as f32;
-        let scale = 1.0 / (mean + eps).sqrt();
-        for ((o, v), w) in dst.iter_mut().zip(row).zip(weight) {
-            *o = v * scale * w;
-        }
-    }
+    x.par_chunks(d)
+        .zip(h.par_chunks_mut(d))
+        .zip(hq.par_chunks_mut(d / BLOCK))
+        .for_each(|((x, h), q)| {
+            rms_norm(x, weight, eps, h);
+            quantize(h, q);
+        });
 }
 
-fn add(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
+/// `x += h` (a residual), then `h = norm(x)` and its quantised form.
+fn residual_norm(x: &mut [f32], h: &mut [f32], weight: &[f32], eps: f32, hq: &mut [BlockQ8]) {
+    let d = weight.len();
+    x.par_chunks_mut(d)
+        .zip(h.par_chunks_mut(d))
+        .zip(hq.par_chunks_mut(d / BLOCK))
+        .for_each(|((x, h), q)| {
+            add(x, h);
+            rms_norm(x, weight, eps, h);
+            quantize(h, q);
+        });
 }
 
-fn silu(v: f32) -> f32 {
-    v / (1.0 + (-v).exp())
+/// Quantises rows of `width` floats.
+fn quantize_rows(x: &[f32], width: usize, q: &mut [BlockQ8]) {
+    x.par_chunks(width)
+        .zip(q.par_chunks_mut(width / BLOCK))
+        .for_each(|(x, q)| quantize(x, q));
+}
+
+/// `gate = silu(gate) · up`, quantised, row by row.
+fn swiglu_rows(gate: &mut [f32], up: &[f32], width: usize, q: &mut [BlockQ8]) {
+    gate.par_chunks_mut(width)
+        .zip(up.par_chunks(width))
+        .zip(q.par_chunks_mut(width / BLOCK))
+        .for_each(|((g, u), q)| {
+            swiglu(g, u);
+            quantize(g, q);
+        });
 }
 
 /// Causal grouped-query attention of `n` new positions (starting at `pos`)
@@ -373,111 +452,84 @@ fn attention(
     let kv = c.n_head_kv * hd;
     let group = c.n_head / c.n_head_kv;
     let scale = 1.0 / (hd as f32).sqrt();
-    // One task per (token, head): each writes its own head_dim slice.
-    out.par_chunks_mut(hd).enumerate().for_each(|(i, dst)| {
-        let (t, head) = (i / c.n_head, i % c.n_head);
-        let kvh = head / group;
-        let qh = &q[t * d + head * hd..t * d + (head + 1) * hd];
-        let upto = pos + t + 1;
-        let mut scores: Vec<f32> = (0..upto)
-            .map(|p| {
-                let k = &keys[p * kv + kvh * hd..p * kv + (kvh + 1) * hd];
-                qh.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale
-            })
-            .collect();
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-        let mut total = 0.0;
-        for s in &mut scores {
-            *s = (*s - max).exp();
-            total += *s;
-        }
-        dst.fill(0.0);
-        for (p, s) in scores.iter().enumerate() {
-            let w = s / total;
-            let v = &values[p * kv + kvh * hd..p * kv + (kvh + 1) * hd];
-            for (o, x) in dst.iter_mut().zip(v) {
-                *o += w * x;
-            }
-        }
-    });
+    // One task per (token, head), each writing its own head_dim slice —
+    // grouped so a task scores a few thousand positions at least: a short
+    // context's heads are cheaper than handing them to another thread.
+    let min_len = (4096 / (pos + n)).max(1);
+    out.par_chunks_mut(hd)
+        .with_min_len(min_len)
+        .enumerate()
+        .for_each_init(Vec::new, |scores, (i, dst)| {
+            let (t, head) = (i / c.n_head, i % c.n_head);
+            let qh = &q[t * d + head * hd..t * d + (head + 1) * hd];
+            let upto = pos + t + 1;
+            scores.resize(upto.max(scores.len()), 0.0);
+            let cache = HeadCache {
+                keys,
+                values,
+                stride: kv,
+                offset: (head / group) * hd,
+            };
+            attend(qh, &cache, upto, scale, scores, dst);
+        });
     debug_assert_eq!(out.len(), n * d);
 }
 
 /// Several matrix-vector products over the same input in one pass over the
 /// pool: generating a token is a chain of small products, and each
-/// dispatch to the threads costs a few microseconds of hand-off.
-fn matvec_many(jobs: Vec<(&Matrix, &mut Vec<f32>)>, xq: &[BlockQ8], xf: &[f32]) {
+/// dispatch to the threads costs a few microseconds of hand-off. Each task
+/// owns a run of whole tiles, so it writes its rows straight into `out`.
+fn matvec_many(jobs: Vec<(&Matrix, &mut [f32])>, xq: &[BlockQ8], xf: &[f32]) {
     let parts = rayon::current_num_threads() * 4;
     let mut work: Vec<(&Matrix, usize, &mut [f32])> = Vec::new();
     for (m, out) in jobs {
-        let chunk = m.rows.div_ceil(parts).max(16);
-        for (ci, dst) in out[..m.rows].chunks_mut(chunk).enumerate() {
-            work.push((m, ci * chunk, dst));
+        let per = m.tiles().div_ceil(parts).max(1);
+        for (ci, dst) in out[..m.rows].chunks_mut(per * TILE).enumerate() {
+            work.push((m, ci * per, dst));
         }
     }
     work.into_par_iter().for_each(|(m, first, dst)| {
-        for (j, o) in dst.iter_mut().enumerate() {
-            *o = m.dot(first + j, xq, xf);
+        let mut lanes = [[0.0; TILE]; 1];
+        for (i, rows) in dst.chunks_mut(TILE).enumerate() {
+            m.tile_products(first + i, xq, xf, &mut lanes);
+            rows.copy_from_slice(&lanes[0][..rows.len()]);
         }
     });
 }
 
-/// `out[t][r] = m.row(r) · x[t]` for `n` inputs, rows split across the
-/// pool. Each task owns a run of rows and writes them row-major into
-/// `scratch` (rows × n), which is then laid out input-major.
+/// `out[t][r] = m.row(r) · x[t]` for `n` inputs, tiles split across the
+/// pool. Each task writes its tiles' results (tile-major, `n` per tile) into
+/// `scratch`, which is then laid out input-major.
 fn matmul(
     m: &Matrix,
     xq: &[BlockQ8],
     xf: &[f32],
     n: usize,
     out: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Vec<[f32; TILE]>,
 ) {
-    let blocks = m.cols / BLOCK;
-    // Enough chunks to balance two to a few threads without making each
-    // task trivially small.
-    let chunk_rows = m.rows.div_ceil(rayon::current_num_threads() * 4).max(16);
     if n == 1 {
-        out[..m.rows]
-            .par_chunks_mut(chunk_rows)
-            .enumerate()
-            .for_each(|(ci, dst)| {
-                for (j, o) in dst.iter_mut().enumerate() {
-                    *o = m.dot(ci * chunk_rows + j, xq, xf);
-                }
-            });
+        matvec_many(vec![(m, out)], xq, xf);
         return;
     }
+    let tiles = m.tiles();
+    // Enough chunks to balance two to a few threads.
+    let per = tiles.div_ceil(rayon::current_num_threads() * 4).max(1);
     scratch.clear();
-    scratch.resize(m.rows * n, 0.0);
+    scratch.resize(tiles * n, [0.0; TILE]);
     scratch
-        .par_chunks_mut(chunk_rows * n)
+        .par_chunks_mut(per * n)
         .enumerate()
         .for_each(|(ci, dst)| {
-            let q = |t: usize| &xq[t * blocks..(t + 1) * blocks];
-            let f = |t: usize| &xf[t * m.cols..(t + 1) * m.cols];
-            for (j, row_out) in dst.chunks_exact_mut(n).enumerate() {
-                let r = ci * chunk_rows + j;
-                // Four inputs per pass over the row: its blocks are
-                // unpacked once for all four.
-                let mut t = 0;
-                while t + 4 <= n {
-                    let four = m.dot4(
-                        r,
-                        [q(t), q(t + 1), q(t + 2), q(t + 3)],
-                        [f(t), f(t + 1), f(t + 2), f(t + 3)],
-                    );
-                    row_out[t..t + 4].copy_from_slice(&four);
-                    t += 4;
-                }
-                for (k, o) in row_out.iter_mut().enumerate().skip(t) {
-                    *o = m.dot(r, q(k), f(k));
-                }
+            for (i, tile_out) in dst.chunks_mut(n).enumerate() {
+                m.tile_products(ci * per + i, xq, xf, tile_out);
             }
         });
-    for (r, row) in scratch.chunks_exact(n).enumerate() {
-        for (t, v) in row.iter().enumerate() {
-            out[t * m.rows + r] = *v;
+    for (tile, lanes) in scratch.chunks_exact(n).enumerate() {
+        let first = tile * TILE;
+        let len = TILE.min(m.rows - first);
+        for (t, l) in lanes.iter().enumerate() {
+            out[t * m.rows + first..][..len].copy_from_slice(&l[..len]);
         }
     }
 }
