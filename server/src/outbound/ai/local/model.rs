@@ -227,7 +227,6 @@ impl Model {
             gate,
             up,
             fq,
-            tiles,
         } = &mut b;
         for (t, &tok) in tokens.iter().enumerate() {
             let id = (tok as usize).min(c.vocab - 1);
@@ -254,9 +253,9 @@ impl Model {
                     h,
                 );
             } else {
-                matmul(&layer.q, hq, h, n, q, tiles);
-                matmul(&layer.k, hq, h, n, k, tiles);
-                matmul(&layer.v, hq, h, n, v, tiles);
+                matmul(&layer.q, hq, h, n, q);
+                matmul(&layer.k, hq, h, n, k);
+                matmul(&layer.v, hq, h, n, v);
             }
             q.par_chunks_mut(d)
                 .zip(k.par_chunks_mut(kv))
@@ -269,7 +268,7 @@ impl Model {
             state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(v);
             attention(c, q, &state.keys[li], &state.values[li], pos, n, att);
             quantize_rows(att, d, hq);
-            matmul(&layer.o, hq, att, n, h, tiles);
+            matmul(&layer.o, hq, att, n, h);
             residual_norm(x, h, &layer.ffn_norm, c.eps, hq);
             if n == 1 {
                 matvec_many(
@@ -278,11 +277,11 @@ impl Model {
                     h,
                 );
             } else {
-                matmul(&layer.gate, hq, h, n, gate, tiles);
-                matmul(&layer.up, hq, h, n, up, tiles);
+                matmul(&layer.gate, hq, h, n, gate);
+                matmul(&layer.up, hq, h, n, up);
             }
             swiglu_rows(gate, up, c.n_ff, fq);
-            matmul(&layer.down, fq, gate, n, h, tiles);
+            matmul(&layer.down, fq, gate, n, h);
         }
         // Only the last position's logits are needed.
         let (last, delta) = (&mut x[(n - 1) * d..n * d], &h[(n - 1) * d..n * d]);
@@ -292,7 +291,7 @@ impl Model {
         let nq = &mut hq[..d / BLOCK];
         quantize(normed, nq);
         let head = self.output.as_ref().unwrap_or(&self.embedding);
-        matmul(head, nq, normed, 1, &mut state.logits, tiles);
+        matmul(head, nq, normed, 1, &mut state.logits);
         state.buffers = b;
         state.pos += n;
         Ok(())
@@ -312,7 +311,6 @@ struct Buffers {
     gate: Vec<f32>,
     up: Vec<f32>,
     fq: Vec<BlockQ8>,
-    tiles: Vec<[f32; TILE]>,
 }
 
 impl Buffers {
@@ -492,44 +490,60 @@ fn matvec_many(jobs: Vec<(&Matrix, &mut [f32])>, xq: &[BlockQ8], xf: &[f32]) {
         let mut lanes = [[0.0; TILE]; 1];
         for (i, rows) in dst.chunks_mut(TILE).enumerate() {
             m.tile_products(first + i, xq, xf, &mut lanes);
-            rows.copy_from_slice(&lanes[0][..rows.len()]);
+            put(rows, &lanes[0]);
         }
     });
 }
 
-/// `out[t][r] = m.row(r) · x[t]` for `n` inputs, tiles split across the
-/// pool. Each task writes its tiles' results (tile-major, `n` per tile) into
-/// `scratch`, which is then laid out input-major.
-fn matmul(
-    m: &Matrix,
-    xq: &[BlockQ8],
-    xf: &[f32],
-    n: usize,
-    out: &mut [f32],
-    scratch: &mut Vec<[f32; TILE]>,
-) {
+/// Inputs per pass over a tile's weights in [`matmul`]: the widest kernel.
+const GROUP: usize = 8;
+
+/// `out[t][r] = m.row(r) · x[t]` for `n` inputs. The work is split both
+/// ways: groups of [`GROUP`] inputs (each pass over a tile unpacks its
+/// weights once for the group) by runs of tiles (enough tasks to balance
+/// the threads when the inputs are few). Each task writes its rows of its
+/// inputs straight into `out`.
+fn matmul(m: &Matrix, xq: &[BlockQ8], xf: &[f32], n: usize, out: &mut [f32]) {
     if n == 1 {
         matvec_many(vec![(m, out)], xq, xf);
         return;
     }
-    let tiles = m.tiles();
-    // Enough chunks to balance two to a few threads.
-    let per = tiles.div_ceil(rayon::current_num_threads() * 4).max(1);
-    scratch.clear();
-    scratch.resize(tiles * n, [0.0; TILE]);
-    scratch
-        .par_chunks_mut(per * n)
-        .enumerate()
-        .for_each(|(ci, dst)| {
-            for (i, tile_out) in dst.chunks_mut(n).enumerate() {
-                m.tile_products(ci * per + i, xq, xf, tile_out);
-            }
-        });
-    for (tile, lanes) in scratch.chunks_exact(n).enumerate() {
-        let first = tile * TILE;
-        let len = TILE.min(m.rows - first);
-        for (t, l) in lanes.iter().enumerate() {
-            out[t * m.rows + first..][..len].copy_from_slice(&l[..len]);
+    let (rows, blocks, tiles) = (m.rows, m.cols / BLOCK, m.tiles());
+    let groups = n.div_ceil(GROUP);
+    let wanted = (rayon::current_num_threads() * 4).div_ceil(groups);
+    let per = tiles.div_ceil(wanted.clamp(1, tiles));
+    let runs = tiles.div_ceil(per);
+    let mut tasks: Vec<(usize, usize, Vec<&mut [f32]>)> = (0..groups * runs)
+        .map(|i| (i / runs, i % runs, Vec::with_capacity(GROUP)))
+        .collect();
+    for (t, row) in out[..n * rows].chunks_mut(rows).enumerate() {
+        for (run, part) in row.chunks_mut(per * TILE).enumerate() {
+            tasks[(t / GROUP) * runs + run].2.push(part);
         }
+    }
+    tasks.into_par_iter().for_each(|(group, run, mut dst)| {
+        let (first, count) = (group * GROUP, dst.len());
+        let x = &xq[first * blocks..(first + count) * blocks];
+        let x_float = &xf[first * m.cols..(first + count) * m.cols];
+        let mut lanes = [[0.0; TILE]; GROUP];
+        let lanes = &mut lanes[..count];
+        for (i, tile) in (run * per..tiles.min((run + 1) * per)).enumerate() {
+            m.tile_products(tile, x, x_float, lanes);
+            for (d, l) in dst.iter_mut().zip(lanes.iter()) {
+                let end = d.len().min((i + 1) * TILE);
+                put(&mut d[i * TILE..end], l);
+            }
+        }
+    });
+}
+
+/// Copies a tile's lanes into `rows` (up to 16 of them). A whole tile is a
+/// fixed-size copy — one vector store, where a slice copy of run-time
+/// length is a call to `memmove` (hundreds of thousands per prompt).
+#[inline]
+fn put(rows: &mut [f32], lanes: &[f32; TILE]) {
+    match <&mut [f32; TILE]>::try_from(&mut *rows) {
+        Ok(whole) => *whole = *lanes,
+        Err(_) => rows.copy_from_slice(&lanes[..rows.len()]),
     }
 }

@@ -60,6 +60,37 @@ fn lanes_dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// The largest value (at least `f32::MIN`), in sixteen lanes.
+#[inline(always)]
+fn lanes_max(v: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; 16];
+    let chunks = v.chunks_exact(16);
+    let mut best = f32::MIN;
+    for x in chunks.remainder() {
+        best = best.max(*x);
+    }
+    for c in chunks {
+        for i in 0..16 {
+            lanes[i] = lanes[i].max(c[i]);
+        }
+    }
+    lanes.iter().fold(best, |m, x| m.max(*x))
+}
+
+/// A sum in sixteen lanes.
+#[inline(always)]
+fn lanes_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..16 {
+            lanes[i] += c[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Rounds to the nearest integer, ties to even, for |v| < 2²², in plain
 /// arithmetic (so it vectorises): adding 1.5·2²³ leaves no fraction bits.
 #[inline(always)]
@@ -101,26 +132,39 @@ versioned! {
     }
 }
 
+/// Quantises `x` (a multiple of 32 long) into `out`, block by block.
+/// Quants stay within ±127, which the kernels' 16-bit partial sums rely on;
+/// rounding is to nearest even, as llama.cpp's. (Hand-written for AVX-512:
+/// LLVM does not vectorise the per-block maximum.)
+pub fn quantize(x: &[f32], out: &mut [BlockQ8]) {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::current() == Isa::Avx512Vnni {
+        super::quant::x86::quantize(x, out);
+        return;
+    }
+    quantize_blocks(x, out);
+}
+
 versioned! {
-    /// Quantises `x` (a multiple of 32 long) into `out`, block by block.
-    /// Quants stay within ±127, which the kernels' 16-bit partial sums rely
-    /// on; rounding is to nearest even, as llama.cpp's.
-    pub fn quantize(x: &[f32], out: &mut [BlockQ8]) {
+    /// [`quantize`] in plain loops.
+    pub fn quantize_blocks(x: &[f32], out: &mut [BlockQ8]) {
         for (chunk, block) in x.chunks_exact(BLOCK).zip(out.iter_mut()) {
-            let mut amax = 0.0f32;
-            for v in chunk {
-                let a = v.abs();
-                amax = if a > amax { a } else { amax };
+            let mut mags = [0.0f32; BLOCK];
+            for (m, v) in mags.iter_mut().zip(chunk) {
+                *m = v.abs();
             }
+            let amax = lanes_max(&mags);
             let d = amax / 127.0;
             let inv = if d == 0.0 { 0.0 } else { 1.0 / d };
-            let mut sum = 0i32;
-            for (q, v) in block.qs.iter_mut().zip(chunk) {
-                // |v · inv| <= 127 by construction.
-                let r = round(v * inv) as i8;
-                *q = r;
-                sum += i32::from(r);
+            // |v · inv| <= 127 by construction.
+            let mut qs = [0i32; BLOCK];
+            for (q, v) in qs.iter_mut().zip(chunk) {
+                *q = round(v * inv) as i32;
             }
+            for (o, q) in block.qs.iter_mut().zip(qs) {
+                *o = q as i8;
+            }
+            let sum: i32 = qs.iter().sum();
             block.d = d;
             block.sum = sum;
             block.s = d * sum as f32;
@@ -175,19 +219,18 @@ versioned! {
         let HeadCache { keys, values, stride, offset } = *head;
         let hd = q.len();
         let scores = &mut scores[..positions];
-        let mut max = f32::NEG_INFINITY;
+        // Separate passes, so each vectorises: a loop that also carries a
+        // running max or sum would not.
         for (p, s) in scores.iter_mut().enumerate() {
             let k = &keys[p * stride + offset..p * stride + offset + hd];
             *s = lanes_dot(q, k) * scale;
-            max = if *s > max { *s } else { max };
         }
-        let mut total = 0.0;
+        let max = lanes_max(scores);
         for s in scores.iter_mut() {
             *s = exp(*s - max);
-            total += *s;
         }
+        let inv = 1.0 / lanes_sum(scores);
         out.fill(0.0);
-        let inv = 1.0 / total;
         for (p, s) in scores.iter().enumerate() {
             let w = s * inv;
             let v = &values[p * stride + offset..p * stride + offset + hd];
@@ -213,6 +256,33 @@ mod tests {
         assert!(worst < 3e-7, "relative error {worst}");
         assert!(exp(-1000.0) < 1e-37);
         assert!(exp(0.0) == 1.0);
+    }
+
+    #[test]
+    fn the_hand_written_quantiser_matches_the_loops() {
+        let mut seed = 9u32;
+        let x: Vec<f32> = (0..32 * 40)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let v = (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+                // Some all-zero blocks and some exact ties.
+                if i / 32 == 3 {
+                    0.0
+                } else if i % 7 == 0 {
+                    2.5
+                } else {
+                    v * (i % 5 + 1) as f32
+                }
+            })
+            .collect();
+        let (mut a, mut b) = (vec![BlockQ8::default(); 40], vec![BlockQ8::default(); 40]);
+        quantize(&x, &mut a);
+        quantize_blocks(&x, &mut b);
+        for (p, q) in a.iter().zip(&b) {
+            assert_eq!((p.d, p.sum, p.qs), (q.d, q.sum, q.qs));
+            assert_eq!(p.s, q.s);
+        }
+        assert_eq!(a[3].d, 0.0);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(super) mod x86;
 
 use super::gguf::{GgufError, TensorType};
 pub use super::vector::{dot, quantize};

@@ -1,6 +1,7 @@
 //! The x86-64 kernels over the tiled layout (see the parent module).
 //!
-//! Each works on up to four inputs per pass over a tile's weights, so a
+//! Each works on several inputs per pass over a tile's weights (up to
+//! eight with AVX-512's 32 registers, four with AVX2's 16), so a
 //! record's quants are loaded and unpacked once for all of them (prompt
 //! processing), and its multiply-add chains are independent across inputs.
 //!
@@ -28,22 +29,22 @@ pub fn avx2_supported() -> bool {
         && is_x86_feature_detected!("f16c")
 }
 
-/// Runs `$kernel::<N>` over `out` in groups of up to four inputs.
-macro_rules! by_four {
-    ($module:ident :: $kernel:ident, $quants:expr, $scales:expr, $x:expr, $blocks:expr, $out:expr) => {{
+/// Runs `$kernel::<N>` over `out` in groups of up to the widest `N` listed
+/// (the list is 1, 2, … up to it).
+macro_rules! by_groups {
+    ($module:ident :: $kernel:ident [$($n:literal),+], $quants:expr, $scales:expr, $x:expr, $blocks:expr, $out:expr) => {{
         let (blocks, out) = ($blocks, $out);
+        let widest = [$($n),+].len();
         let mut start = 0;
-        for group in out.chunks_mut(4) {
+        for group in out.chunks_mut(widest) {
             let x = &$x[start * blocks..(start + group.len()) * blocks];
             start += group.len();
             // SAFETY: the caller checked the CPU supports the kernel's
             // features and the slices' sizes (see `checked`).
             unsafe {
                 match group.len() {
-                    1 => $module::$kernel::<1>($quants, $scales, x, blocks, group),
-                    2 => $module::$kernel::<2>($quants, $scales, x, blocks, group),
-                    3 => $module::$kernel::<3>($quants, $scales, x, blocks, group),
-                    _ => $module::$kernel::<4>($quants, $scales, x, blocks, group),
+                    $($n => $module::$kernel::<$n>($quants, $scales, x, blocks, group),)+
+                    _ => unreachable!("groups are at most {widest} wide"),
                 }
             }
         }
@@ -77,8 +78,10 @@ pub fn q4(
 ) {
     checked(quants, Q4_RECORD, scales, 2 * TILE, x, blocks, out.len());
     match isa {
-        Isa::Avx512Vnni => by_four!(avx512::q4, quants, scales, x, blocks, out),
-        _ => by_four!(avx2::q4, quants, scales, x, blocks, out),
+        Isa::Avx512Vnni => {
+            by_groups!(avx512::q4 [1, 2, 3, 4, 5, 6, 7, 8], quants, scales, x, blocks, out)
+        }
+        _ => by_groups!(avx2::q4 [1, 2, 3, 4], quants, scales, x, blocks, out),
     }
 }
 
@@ -93,8 +96,8 @@ pub fn q8(
 ) {
     checked(quants, Q8_RECORD, scales, TILE, x, blocks, out.len());
     match isa {
-        Isa::Avx512Vnni => by_four!(avx512::q8, quants, scales, x, blocks, out),
-        _ => by_four!(avx2::q8, quants, scales, x, blocks, out),
+        Isa::Avx512Vnni => by_groups!(avx512::q8 [1, 2, 3, 4], quants, scales, x, blocks, out),
+        _ => by_groups!(avx2::q8 [1, 2, 3, 4], quants, scales, x, blocks, out),
     }
 }
 
@@ -106,8 +109,49 @@ macro_rules! word {
     };
 }
 
+/// AVX-512 [`super::quantize`]. `isa` must be available on this CPU.
+pub fn quantize(x: &[f32], out: &mut [BlockQ8]) {
+    assert!(
+        out.len() * super::BLOCK >= x.len(),
+        "quantize: output too short"
+    );
+    // SAFETY: AVX-512 availability is the caller's promise (`isa`); the
+    // sizes are checked above.
+    unsafe { avx512::quantize(x, out) }
+}
+
 mod avx512 {
     use super::*;
+
+    /// Quantises blocks of 32 floats: scale by 127 / max |x|, round to
+    /// nearest even (the default rounding mode), narrow to bytes.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `out` holds `x.len() / 32` blocks.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn quantize(x: &[f32], out: &mut [BlockQ8]) {
+        for (chunk, block) in x.chunks_exact(super::super::BLOCK).zip(out.iter_mut()) {
+            // SAFETY: a chunk is 32 floats; a block's quants 32 bytes.
+            unsafe {
+                let a = _mm512_loadu_ps(chunk.as_ptr());
+                let b = _mm512_loadu_ps(chunk.as_ptr().add(16));
+                let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+                let d = amax / 127.0;
+                let inv = _mm512_set1_ps(if d == 0.0 { 0.0 } else { 1.0 / d });
+                let qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, inv));
+                let qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, inv));
+                _mm_storeu_si128(block.qs.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(qa));
+                _mm_storeu_si128(
+                    block.qs.as_mut_ptr().add(16).cast(),
+                    _mm512_cvtepi32_epi8(qb),
+                );
+                let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+                block.d = d;
+                block.sum = sum;
+                block.s = d * sum as f32;
+            }
+        }
+    }
 
     /// # Safety
     /// AVX-512F/BW/VNNI must be available; `quants` holds `blocks` 4-bit
