@@ -373,6 +373,57 @@ mod tests {
     }
 
     #[test]
+    fn the_builtin_model_is_configured_by_its_variables() {
+        let c = cfg(&[("EXITON_DATA_DIR", "/srv/exiton")]).unwrap();
+        let local = c.local_model.model.unwrap();
+        assert!(!c.local_model.explicit, "the default file may be absent");
+        assert_eq!(
+            local.path,
+            PathBuf::from("/srv/exiton/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+        assert_eq!(
+            (local.context, local.concurrency, local.queue),
+            (4096, 1, 16)
+        );
+        assert!(local.threads >= 1);
+
+        let c = cfg(&[
+            ("EXITON_LOCAL_MODEL", " /models/other.gguf "),
+            ("EXITON_LOCAL_THREADS", "3"),
+            ("EXITON_LOCAL_CONTEXT", "1024"),
+            ("EXITON_LOCAL_CONCURRENCY", "2"),
+            ("EXITON_LOCAL_QUEUE", "0"),
+        ])
+        .unwrap();
+        assert!(
+            c.local_model.explicit,
+            "a missing explicit file is an error"
+        );
+        let local = c.local_model.model.unwrap();
+        assert_eq!(local.path, PathBuf::from("/models/other.gguf"));
+        assert_eq!(
+            (local.threads, local.context, local.concurrency, local.queue),
+            (3, 1024, 2, 0)
+        );
+
+        let off = cfg(&[("EXITON_LOCAL_MODEL", "off")]).unwrap();
+        assert_eq!(off.local_model.model, None);
+        let blank = cfg(&[("EXITON_LOCAL_MODEL", "  ")]).unwrap();
+        assert!(!blank.local_model.explicit && blank.local_model.model.is_some());
+
+        for (var, value) in [
+            ("EXITON_LOCAL_THREADS", "0"),
+            ("EXITON_LOCAL_CONTEXT", "32"),
+            ("EXITON_LOCAL_CONCURRENCY", "65"),
+            ("EXITON_LOCAL_THREADS", "many"),
+            ("EXITON_LOCAL_QUEUE", "-1"),
+        ] {
+            let err = format!("{:#}", cfg(&[(var, value)]).unwrap_err());
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
     fn debug_redacts_provider_keys() {
         let c = cfg(&[("ANTHROPIC_API_KEY", "sk-ant-verysecret")]).unwrap();
         let shown = format!("{c:?}");
