@@ -18,18 +18,31 @@ pub fn q4(quants: &[u8], scales: &[u16], x: &[BlockQ8], blocks: usize, out: &mut
         let m = widen(&scales[b * 2 * TILE + TILE..]);
         for (t, o) in out.iter_mut().enumerate() {
             let xb = &x[t * blocks + b];
-            for lane in 0..TILE {
-                let mut isum = 0i32;
-                for j in 0..BLOCK / 2 {
-                    let byte = rec[(j / 4) * 64 + lane * 4 + j % 4];
-                    isum += i32::from(byte & 0x0f) * i32::from(xb.qs[j]);
-                    isum += i32::from(byte >> 4) * i32::from(xb.qs[j + 16]);
+            // Products in the record's own order (lane-major runs of four
+            // quants), four at a time: the shape the vectoriser wants.
+            let mut acc = [0i32; 4 * TILE];
+            for g in 0..4 {
+                let lo = quad(&xb.qs, 4 * g);
+                let hi = quad(&xb.qs, 16 + 4 * g);
+                let bytes = &rec[g * 64..(g + 1) * 64];
+                for (a, q) in acc.chunks_exact_mut(4).zip(bytes.chunks_exact(4)) {
+                    for k in 0..4 {
+                        a[k] += i32::from(q[k] & 0x0f) * lo[k] + i32::from(q[k] >> 4) * hi[k];
+                    }
                 }
+            }
+            for (lane, a) in acc.chunks_exact(4).enumerate() {
+                let isum: i32 = a.iter().sum();
                 o[lane] += isum as f32 * (d[lane] * xb.d);
                 o[lane] += m[lane] * xb.s;
             }
         }
     }
+}
+
+/// Four activation quants from `start`, widened.
+fn quad(qs: &[i8; BLOCK], start: usize) -> [i32; 4] {
+    std::array::from_fn(|k| i32::from(qs[start + k]))
 }
 
 /// 8-bit tile × inputs: quants are biased by 128, taken back exactly as
@@ -41,13 +54,18 @@ pub fn q8(quants: &[u8], scales: &[u16], x: &[BlockQ8], blocks: usize, out: &mut
         let d = widen(&scales[b * TILE..]);
         for (t, o) in out.iter_mut().enumerate() {
             let xb = &x[t * blocks + b];
-            for lane in 0..TILE {
-                let mut isum = 0i32;
-                for (j, q) in xb.qs.iter().enumerate() {
-                    let u = rec[(j / 4) * 64 + lane * 4 + j % 4];
-                    isum += i32::from(u) * i32::from(*q);
+            let mut acc = [0i32; 4 * TILE];
+            for g in 0..8 {
+                let xs = quad(&xb.qs, 4 * g);
+                let bytes = &rec[g * 64..(g + 1) * 64];
+                for (a, u) in acc.chunks_exact_mut(4).zip(bytes.chunks_exact(4)) {
+                    for k in 0..4 {
+                        a[k] += i32::from(u[k]) * xs[k];
+                    }
                 }
-                isum -= xb.sum << 7;
+            }
+            for (lane, a) in acc.chunks_exact(4).enumerate() {
+                let isum = a.iter().sum::<i32>() - (xb.sum << 7);
                 o[lane] += isum as f32 * (d[lane] * xb.d);
             }
         }
