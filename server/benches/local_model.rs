@@ -110,6 +110,7 @@ fn main() {
             temperature: 0.0,
             max_tokens: 1,
             seed: 0,
+            repeat_penalty: 1.0,
         };
         chat_tokens = engine.prompt_ids(&chat).unwrap().len();
         let first = best(if wanted("first") { repeat } else { 0 }, || {

@@ -65,7 +65,8 @@ pub struct Config {
     /// The built-in local model: `EXITON_LOCAL_MODEL` (a GGUF path, or
     /// `off`; default `<data dir>/models/SmolLM2-135M-Instruct.Q4_1.gguf`),
     /// `EXITON_LOCAL_THREADS`, `EXITON_LOCAL_CONTEXT`,
-    /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE`.
+    /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE`,
+    /// `EXITON_LOCAL_REPEAT_PENALTY`.
     pub local_model: LocalModelSetting,
 }
 
@@ -73,7 +74,7 @@ pub struct Config {
 pub const DEFAULT_LOCAL_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Whether and how to run the built-in local model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalModelSetting {
     /// `None` when turned off.
     pub model: Option<LocalModelConfig>,
@@ -236,14 +237,18 @@ fn local_model(
         context: number(get, "EXITON_LOCAL_CONTEXT", 4096)?,
         concurrency: number(get, "EXITON_LOCAL_CONCURRENCY", 1)?,
         queue: number(get, "EXITON_LOCAL_QUEUE", 16)?,
+        // Off by default: on this model it shortens looping prose but
+        // garbles code (tried at 1.1, Ollama's default).
+        repeat_penalty: number(get, "EXITON_LOCAL_REPEAT_PENALTY", 1.0)?,
     };
     if !(1..=256).contains(&config.threads)
         || !(64..=131_072).contains(&config.context)
         || !(1..=64).contains(&config.concurrency)
+        || !(1.0..=2.0).contains(&config.repeat_penalty)
     {
         bail!(
-            "EXITON_LOCAL_THREADS must be 1 to 256, EXITON_LOCAL_CONTEXT 64 to 131072 \
-             and EXITON_LOCAL_CONCURRENCY 1 to 64"
+            "EXITON_LOCAL_THREADS must be 1 to 256, EXITON_LOCAL_CONTEXT 64 to 131072, \
+             EXITON_LOCAL_CONCURRENCY 1 to 64 and EXITON_LOCAL_REPEAT_PENALTY 1 to 2"
         );
     }
     Ok(LocalModelSetting {
@@ -393,6 +398,7 @@ mod tests {
             ("EXITON_LOCAL_CONTEXT", "1024"),
             ("EXITON_LOCAL_CONCURRENCY", "2"),
             ("EXITON_LOCAL_QUEUE", "0"),
+            ("EXITON_LOCAL_REPEAT_PENALTY", "1.15"),
         ])
         .unwrap();
         assert!(
@@ -405,6 +411,7 @@ mod tests {
             (local.threads, local.context, local.concurrency, local.queue),
             (3, 1024, 2, 0)
         );
+        assert!((local.repeat_penalty - 1.15).abs() < 1e-6);
 
         let off = cfg(&[("EXITON_LOCAL_MODEL", "off")]).unwrap();
         assert_eq!(off.local_model.model, None);
@@ -417,6 +424,8 @@ mod tests {
             ("EXITON_LOCAL_CONCURRENCY", "65"),
             ("EXITON_LOCAL_THREADS", "many"),
             ("EXITON_LOCAL_QUEUE", "-1"),
+            ("EXITON_LOCAL_REPEAT_PENALTY", "0.5"),
+            ("EXITON_LOCAL_REPEAT_PENALTY", "NaN"),
         ] {
             let err = format!("{:#}", cfg(&[(var, value)]).unwrap_err());
             assert!(err.contains(var), "{var}={value}: {err}");

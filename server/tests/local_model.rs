@@ -41,6 +41,7 @@ fn provider(concurrency: usize, queue: usize) -> LocalProvider {
         context: 2048,
         concurrency,
         queue,
+        repeat_penalty: 1.1,
     })
 }
 
@@ -115,6 +116,7 @@ async fn usage_is_counted_with_the_real_tokenizer() {
             temperature: 0.0,
             max_tokens: 32,
             seed: 0,
+            repeat_penalty: 1.0,
         })
         .unwrap();
     assert_eq!(answer.usage.input, prompt.len() as u64);
@@ -210,6 +212,7 @@ async fn a_missing_or_broken_model_fails_clearly_and_is_not_retried() {
         context: 256,
         concurrency: 1,
         queue: 1,
+        repeat_penalty: 1.1,
     });
     let e = local.complete(&ask(FRANCE, 8)).await.unwrap_err();
     assert!(!e.is_transient(), "{e:?}");
@@ -340,6 +343,7 @@ async fn message_text_cannot_inject_chat_markers() {
             temperature: 0.0,
             max_tokens: 8,
             seed: 0,
+            repeat_penalty: 1.0,
         })
         .unwrap();
     // system, user, and the assistant turn the prompt opens: three starts,

@@ -75,7 +75,15 @@ pub struct Prompt<'a> {
     pub max_tokens: u32,
     /// Seed for sampling (temperature > 0); greedy decoding ignores it.
     pub seed: u64,
+    /// Divides (or, below zero, multiplies) the logit of every token among
+    /// the last [`REPEAT_WINDOW`] generated, so greedy decoding does not
+    /// loop on a phrase; 1 turns it off.
+    pub repeat_penalty: f32,
 }
+
+/// How many of the latest generated tokens the repetition penalty covers
+/// (Ollama's `repeat_last_n`).
+pub const REPEAT_WINDOW: usize = 64;
 
 /// How a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +196,7 @@ impl Engine {
         on_delta: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generated, GenerateError> {
         let mut state = self.model.state(ids.len() + budget);
-        let mut sampler = Sampler::new(prompt.temperature, prompt.seed);
+        let mut sampler = Sampler::new(prompt.temperature, prompt.seed, prompt.repeat_penalty);
         let mut decoder = Decoder::new(&self.tokenizer);
         let mut text = String::new();
         let mut logprob_sum = 0.0f64;
@@ -200,7 +208,7 @@ impl Engine {
                 finish = Finish::Cancelled;
                 break;
             }
-            let (next, logprob) = sampler.pick(&state.logits);
+            let (next, logprob) = sampler.pick(&mut state.logits);
             if self.stops.contains(&next) {
                 finish = Finish::Stop;
                 break;
@@ -232,10 +240,14 @@ impl Engine {
 }
 
 /// Picks the next token: the most likely at temperature 0, otherwise a
-/// draw from the tempered distribution restricted to its top `TOP_K`.
+/// draw from the tempered distribution restricted to its top `TOP_K` —
+/// after the repetition penalty, which only steers the choice: the
+/// reported log-probability is the model's own.
 struct Sampler {
     temperature: f32,
     rng: u64,
+    penalty: f32,
+    recent: std::collections::VecDeque<u32>,
 }
 
 /// Candidates kept when sampling: the long tail of a small model's
@@ -243,7 +255,7 @@ struct Sampler {
 const TOP_K: usize = 40;
 
 impl Sampler {
-    fn new(temperature: f32, seed: u64) -> Self {
+    fn new(temperature: f32, seed: u64, penalty: f32) -> Self {
         Self {
             temperature: if temperature.is_finite() {
                 temperature.max(0.0)
@@ -252,7 +264,40 @@ impl Sampler {
             },
             // xorshift must not start at zero.
             rng: seed | 1,
+            penalty: if penalty.is_finite() && penalty > 1.0 {
+                penalty
+            } else {
+                1.0
+            },
+            recent: std::collections::VecDeque::with_capacity(REPEAT_WINDOW),
         }
+    }
+
+    /// Penalises the recent tokens' logits in place (llama.cpp's and
+    /// Ollama's rule: a positive logit is divided, a negative multiplied).
+    fn penalise(&self, logits: &mut [f32]) {
+        if self.penalty <= 1.0 {
+            return;
+        }
+        let mut seen: Vec<u32> = self.recent.iter().copied().collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for id in seen {
+            if let Some(v) = logits.get_mut(id as usize) {
+                *v = if *v > 0.0 {
+                    *v / self.penalty
+                } else {
+                    *v * self.penalty
+                };
+            }
+        }
+    }
+
+    fn remember(&mut self, id: u32) {
+        if self.recent.len() == REPEAT_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(id);
     }
 
     fn next_f64(&mut self) -> f64 {
@@ -263,8 +308,15 @@ impl Sampler {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The chosen id and its log-probability under the untempered softmax.
-    fn pick(&mut self, logits: &[f32]) -> (u32, f64) {
+    /// The chosen id and its log-probability under the model's own
+    /// (untempered, unpenalised) softmax. `logits` is left penalised.
+    fn pick(&mut self, logits: &mut [f32]) -> (u32, f64) {
+        let (id, logprob) = self.choose(logits);
+        self.remember(id);
+        (id, logprob)
+    }
+
+    fn choose(&mut self, logits: &mut [f32]) -> (u32, f64) {
         let max = logits.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
         let log_total = f64::from(max)
             + logits
@@ -272,7 +324,25 @@ impl Sampler {
                 .map(|v| f64::from(v - max).exp())
                 .sum::<f64>()
                 .ln();
-        let logprob = |id: usize| f64::from(logits[id]) - log_total;
+        let raw_logprob = |logits: &[f32], id: usize| f64::from(logits[id]) - log_total;
+        // The model's own figures for the recent tokens, before the penalty.
+        let recent_raw: Vec<(u32, f64)> = self
+            .recent
+            .iter()
+            .filter_map(|id| {
+                logits
+                    .get(*id as usize)
+                    .map(|_| (*id, raw_logprob(logits, *id as usize)))
+            })
+            .collect();
+        self.penalise(logits);
+        let logits = &*logits;
+        let logprob = |id: usize| {
+            recent_raw
+                .iter()
+                .find(|(r, _)| *r as usize == id)
+                .map_or_else(|| raw_logprob(logits, id), |(_, lp)| *lp)
+        };
         let greedy = logits
             .iter()
             .enumerate()
@@ -305,19 +375,53 @@ mod tests {
 
     #[test]
     fn greedy_takes_the_largest_logit_and_reports_its_probability() {
-        let mut s = Sampler::new(0.0, 1);
-        let (id, lp) = s.pick(&[0.0, 2.0, 1.0]);
+        let mut s = Sampler::new(0.0, 1, 1.0);
+        let (id, lp) = s.pick(&mut [0.0, 2.0, 1.0]);
         assert_eq!(id, 1);
         let expected = 2.0 - (1.0f64 + 2f64.exp() + 1f64.exp()).ln();
         assert!((lp - expected).abs() < 1e-6);
     }
 
     #[test]
+    fn the_repetition_penalty_steers_greedy_choice_but_not_the_reported_probability() {
+        let logits = [0.0f32, 2.0, 1.9, -1.0];
+        let mut plain = Sampler::new(0.0, 1, 1.0);
+        let picks: Vec<u32> = (0..3).map(|_| plain.pick(&mut logits.clone()).0).collect();
+        assert_eq!(picks, [1, 1, 1], "without a penalty greedy repeats itself");
+
+        let mut s = Sampler::new(0.0, 1, 1.1);
+        let (first, lp_first) = s.pick(&mut logits.clone());
+        assert_eq!(first, 1);
+        // 2.0 / 1.1 < 1.9: the runner-up wins next...
+        let (second, lp_second) = s.pick(&mut logits.clone());
+        assert_eq!(second, 2);
+        // ...and its probability is the model's, unpenalised.
+        let total = (1.0f64 + 2f64.exp() + 1.9f64.exp() + (-1f64).exp()).ln();
+        assert!((lp_first - (2.0 - total)).abs() < 1e-6);
+        assert!((lp_second - (1.9 - total)).abs() < 1e-6);
+        // A negative logit is pushed further down, not up.
+        let mut penalised = [0.0f32, 2.0, 1.9, -1.0];
+        s.remember(3);
+        s.penalise(&mut penalised);
+        assert!((penalised[3] + 1.1).abs() < 1e-6);
+        assert!((penalised[1] - 2.0 / 1.1).abs() < 1e-6);
+        // The window forgets.
+        for _ in 0..REPEAT_WINDOW {
+            s.remember(0);
+        }
+        let mut fresh = [0.0f32, 2.0, 1.9, -1.0];
+        s.penalise(&mut fresh);
+        assert_eq!(fresh[1], 2.0);
+    }
+
+    #[test]
     fn sampling_is_reproducible_by_seed_and_follows_the_distribution() {
         let logits = [0.0f32, 1.0, 3.0, -50.0];
         let draw = |seed| {
-            let mut s = Sampler::new(1.0, seed);
-            (0..2000).map(|_| s.pick(&logits).0).collect::<Vec<_>>()
+            let mut s = Sampler::new(1.0, seed, 1.0);
+            (0..2000)
+                .map(|_| s.pick(&mut logits.clone()).0)
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         let picks = draw(42);

@@ -30,7 +30,7 @@ pub const NAME: &str = "local";
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// Where the model is and how hard it may work.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalModelConfig {
     pub path: PathBuf,
     /// Threads for one generation's matrix products.
@@ -41,6 +41,8 @@ pub struct LocalModelConfig {
     pub concurrency: usize,
     /// Calls that may wait for a free generation slot.
     pub queue: usize,
+    /// See [`Prompt::repeat_penalty`].
+    pub repeat_penalty: f32,
 }
 
 /// The built-in local model.
@@ -155,11 +157,12 @@ impl LocalProvider {
         let _stop = CancelOnDrop(cancel.clone());
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let owned = request.clone();
+        let repeat_penalty = self.config.repeat_penalty;
         let job = tokio::task::spawn_blocking(move || {
             // The slot and the admission are held until the work is really
             // over, even if the caller went away.
             let _held = (permit, admission);
-            let prompt = prompt_of(&owned);
+            let prompt = prompt_of(&owned, repeat_penalty);
             engine.generate(&prompt, &cancel, &mut |piece| {
                 // A closed channel means nobody listens any more; the
                 // cancel flag stops the loop.
@@ -186,7 +189,7 @@ impl LocalProvider {
 }
 
 /// The engine's view of a request.
-fn prompt_of(request: &AiRequest) -> Prompt<'_> {
+fn prompt_of(request: &AiRequest, repeat_penalty: f32) -> Prompt<'_> {
     Prompt {
         system: request.system.as_deref(),
         messages: request
@@ -203,6 +206,7 @@ fn prompt_of(request: &AiRequest) -> Prompt<'_> {
         temperature: request.temperature,
         max_tokens: request.max_tokens,
         seed: rand::random(),
+        repeat_penalty,
     }
 }
 
