@@ -165,7 +165,6 @@ mod avx512 {
         out: &mut [[f32; TILE]],
     ) {
         let mask = _mm512_set1_epi8(0x0f);
-        let zero = _mm512_setzero_si512();
         let mut acc = [_mm512_setzero_ps(); N];
         for b in 0..blocks {
             // SAFETY: within the sizes the caller guarantees.
@@ -181,27 +180,49 @@ mod avx512 {
                     _mm512_cvtph_ps(_mm256_loadu_si256(sc.add(TILE).cast())),
                 )
             };
-            let lo = [v0, v1, v2, v3].map(|v| _mm512_and_si512(v, mask));
-            let hi = [v0, v1, v2, v3].map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask));
+            // Low nibbles pair with activation bytes 0..16, high ones with
+            // 16..32: in word order, the four low registers then the high.
+            let unpacked = [
+                _mm512_and_si512(v0, mask),
+                _mm512_and_si512(v1, mask),
+                _mm512_and_si512(v2, mask),
+                _mm512_and_si512(v3, mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v0), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v1), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v2), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v3), mask),
+            ];
             for (t, a) in acc.iter_mut().enumerate() {
                 // SAFETY: t < N, b < blocks.
                 let xb = unsafe { x.get_unchecked(t * blocks + b) };
-                let mut s0 = _mm512_dpbusd_epi32(zero, lo[0], word!(_mm512_set1_epi32, xb.qs, 0));
-                let mut s1 = _mm512_dpbusd_epi32(zero, hi[0], word!(_mm512_set1_epi32, xb.qs, 16));
-                s0 = _mm512_dpbusd_epi32(s0, lo[1], word!(_mm512_set1_epi32, xb.qs, 4));
-                s1 = _mm512_dpbusd_epi32(s1, hi[1], word!(_mm512_set1_epi32, xb.qs, 20));
-                s0 = _mm512_dpbusd_epi32(s0, lo[2], word!(_mm512_set1_epi32, xb.qs, 8));
-                s1 = _mm512_dpbusd_epi32(s1, hi[2], word!(_mm512_set1_epi32, xb.qs, 24));
-                s0 = _mm512_dpbusd_epi32(s0, lo[3], word!(_mm512_set1_epi32, xb.qs, 12));
-                s1 = _mm512_dpbusd_epi32(s1, hi[3], word!(_mm512_set1_epi32, xb.qs, 28));
-                let isum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+                let isum = _mm512_cvtepi32_ps(dot8(&unpacked, &xb.qs));
                 *a = _mm512_fmadd_ps(isum, _mm512_mul_ps(d, _mm512_set1_ps(xb.d)), *a);
                 *a = _mm512_fmadd_ps(m, _mm512_set1_ps(xb.s), *a);
             }
         }
+        store(&acc, out);
+    }
+
+    /// Each row's products with one activation block: `u[j]` holds every
+    /// row's four quants that pair with activation bytes `4j..4j + 4`. Two
+    /// chains of four, so the adds overlap.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot8(u: &[__m512i; 8], qs: &[i8; 32]) -> __m512i {
+        let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for j in (0..8).step_by(2) {
+            s0 = _mm512_dpbusd_epi32(s0, u[j], word!(_mm512_set1_epi32, qs, 4 * j));
+            s1 = _mm512_dpbusd_epi32(s1, u[j + 1], word!(_mm512_set1_epi32, qs, 4 * j + 4));
+        }
+        _mm512_add_epi32(s0, s1)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store<const N: usize>(acc: &[__m512; N], out: &mut [[f32; TILE]]) {
         for (o, a) in out.iter_mut().zip(acc) {
             // SAFETY: `o` is 16 floats.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), a) };
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *a) };
         }
     }
 
@@ -230,17 +251,8 @@ mod avx512 {
             for (t, a) in acc.iter_mut().enumerate() {
                 // SAFETY: t < N, b < blocks.
                 let xb = unsafe { x.get_unchecked(t * blocks + b) };
-                let mut s0 = _mm512_dpbusd_epi32(zero, v[0], word!(_mm512_set1_epi32, xb.qs, 0));
-                let mut s1 = _mm512_dpbusd_epi32(zero, v[1], word!(_mm512_set1_epi32, xb.qs, 4));
-                s0 = _mm512_dpbusd_epi32(s0, v[2], word!(_mm512_set1_epi32, xb.qs, 8));
-                s1 = _mm512_dpbusd_epi32(s1, v[3], word!(_mm512_set1_epi32, xb.qs, 12));
-                s0 = _mm512_dpbusd_epi32(s0, v[4], word!(_mm512_set1_epi32, xb.qs, 16));
-                s1 = _mm512_dpbusd_epi32(s1, v[5], word!(_mm512_set1_epi32, xb.qs, 20));
-                s0 = _mm512_dpbusd_epi32(s0, v[6], word!(_mm512_set1_epi32, xb.qs, 24));
-                s1 = _mm512_dpbusd_epi32(s1, v[7], word!(_mm512_set1_epi32, xb.qs, 28));
                 // The quants carry +128: take back 128 · Σx exactly.
-                let isum =
-                    _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(xb.sum << 7));
+                let isum = _mm512_sub_epi32(dot8(&v, &xb.qs), _mm512_set1_epi32(xb.sum << 7));
                 *a = _mm512_fmadd_ps(
                     _mm512_cvtepi32_ps(isum),
                     _mm512_mul_ps(d, _mm512_set1_ps(xb.d)),
@@ -248,10 +260,7 @@ mod avx512 {
                 );
             }
         }
-        for (o, a) in out.iter_mut().zip(acc) {
-            // SAFETY: `o` is 16 floats.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), a) };
-        }
+        store(&acc, out);
     }
 }
 
