@@ -274,16 +274,19 @@ impl Sampler {
     }
 
     /// Penalises the recent tokens' logits in place (llama.cpp's and
-    /// Ollama's rule: a positive logit is divided, a negative multiplied).
-    fn penalise(&self, logits: &mut [f32]) {
+    /// Ollama's rule: a positive logit is divided, a negative multiplied),
+    /// answering the values it replaced.
+    fn penalise(&self, logits: &mut [f32]) -> Vec<(u32, f32)> {
         if self.penalty <= 1.0 {
-            return;
+            return Vec::new();
         }
         let mut seen: Vec<u32> = self.recent.iter().copied().collect();
         seen.sort_unstable();
         seen.dedup();
+        let mut originals = Vec::with_capacity(seen.len());
         for id in seen {
             if let Some(v) = logits.get_mut(id as usize) {
+                originals.push((id, *v));
                 *v = if *v > 0.0 {
                     *v / self.penalty
                 } else {
@@ -291,6 +294,7 @@ impl Sampler {
                 };
             }
         }
+        originals
     }
 
     fn remember(&mut self, id: u32) {
@@ -324,24 +328,14 @@ impl Sampler {
                 .map(|v| f64::from(v - max).exp())
                 .sum::<f64>()
                 .ln();
-        let raw_logprob = |logits: &[f32], id: usize| f64::from(logits[id]) - log_total;
-        // The model's own figures for the recent tokens, before the penalty.
-        let recent_raw: Vec<(u32, f64)> = self
-            .recent
-            .iter()
-            .filter_map(|id| {
-                logits
-                    .get(*id as usize)
-                    .map(|_| (*id, raw_logprob(logits, *id as usize)))
-            })
-            .collect();
-        self.penalise(logits);
+        let originals = self.penalise(logits);
         let logits = &*logits;
         let logprob = |id: usize| {
-            recent_raw
+            let raw = originals
                 .iter()
                 .find(|(r, _)| *r as usize == id)
-                .map_or_else(|| raw_logprob(logits, id), |(_, lp)| *lp)
+                .map_or(logits[id], |(_, v)| *v);
+            f64::from(raw) - log_total
         };
         let greedy = logits
             .iter()

@@ -212,8 +212,8 @@ impl Model {
             });
         }
         let (d, kv, hd) = (c.n_embd, c.n_head_kv * c.head_dim, c.head_dim);
-        // The buffers live in the state (sized for the largest batch seen),
-        // taken out while the cache is borrowed.
+        // The buffers live in the state (their capacity is the largest
+        // batch seen), taken out while the cache is borrowed.
         let mut b = std::mem::take(&mut state.buffers);
         b.size_for(c, n);
         let Buffers {
@@ -330,9 +330,7 @@ impl Buffers {
             buf.resize(len, 0.0);
         }
         self.hq.resize(n * d / BLOCK, BlockQ8::default());
-        self.hq.truncate(n * d / BLOCK);
         self.fq.resize(n * c.n_ff / BLOCK, BlockQ8::default());
-        self.fq.truncate(n * c.n_ff / BLOCK);
     }
 }
 
