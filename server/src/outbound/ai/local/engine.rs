@@ -60,6 +60,23 @@ impl std::fmt::Debug for Engine {
 }
 
 /// The model file's name, as provenance and the settings show it.
+/// The file's SHA-256, read in chunks (the model is not held in memory
+/// for it).
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
 pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -117,9 +134,8 @@ impl Engine {
     /// When the file cannot be read, is not a supported model, or the
     /// threads cannot be started.
     pub fn load(path: &Path, threads: usize, context: usize) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(path).map_err(GgufError::Io)?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        let gguf = Gguf::parse(bytes)?;
+        let sha256 = sha256_of(path).map_err(GgufError::Io)?;
+        let gguf = Gguf::open(path)?;
         let model = Model::from_gguf(&gguf)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let template = template::from_gguf(&gguf);

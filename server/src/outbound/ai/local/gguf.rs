@@ -5,6 +5,7 @@
 //! it, so loading costs one read and no copies until the model converts the
 //! blocks it uses into its own layout.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -109,9 +110,29 @@ impl TensorInfo {
     }
 }
 
+/// Where the tensor bytes come from: a file read on demand (so loading
+/// never holds the whole file next to the converted weights), or memory.
+enum Source {
+    File { file: std::fs::File, len: u64 },
+    Memory(Vec<u8>),
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Self::File { len, .. } => *len,
+            Self::Memory(data) => data.len() as u64,
+        }
+    }
+}
+
+/// What precedes the tensor data: where it starts, the metadata, the
+/// tensor directory.
+type Header = (usize, HashMap<String, Value>, HashMap<String, TensorInfo>);
+
 /// A parsed model file.
 pub struct Gguf {
-    data: Vec<u8>,
+    source: Source,
     data_start: usize,
     pub metadata: HashMap<String, Value>,
     pub tensors: HashMap<String, TensorInfo>,
@@ -120,7 +141,7 @@ pub struct Gguf {
 impl std::fmt::Debug for Gguf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gguf")
-            .field("bytes", &self.data.len())
+            .field("bytes", &self.source.len())
             .field("metadata", &self.metadata.len())
             .field("tensors", &self.tensors.len())
             .finish()
@@ -128,12 +149,40 @@ impl std::fmt::Debug for Gguf {
 }
 
 impl Gguf {
-    /// Reads and parses the file at `path`.
+    /// Parses the file at `path`: its header, metadata and tensor
+    /// directory now, each tensor's bytes when [`Self::tensor`] asks.
     ///
     /// # Errors
     /// When the file cannot be read or is not a well-formed GGUF file.
     pub fn open(path: &Path) -> Result<Self, GgufError> {
-        Self::parse(std::fs::read(path)?)
+        Self::open_reading(path, 8 << 20)
+    }
+
+    /// [`Self::open`], first reading `prefix` bytes for the header.
+    fn open_reading(path: &Path, prefix: u64) -> Result<Self, GgufError> {
+        use std::io::{Read as _, Seek as _};
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        // The header and metadata (the tokenizer's vocabulary is the bulk)
+        // sit at the front: read a prefix, and a larger one if it was cut.
+        let mut want = prefix.max(64);
+        loop {
+            let mut prefix = Vec::new();
+            (&file).seek(std::io::SeekFrom::Start(0))?;
+            (&file).take(want.min(len)).read_to_end(&mut prefix)?;
+            match Self::parse_header(&prefix, len) {
+                Err(GgufError::Truncated(_)) if want < len => want *= 4,
+                Err(e) => return Err(e),
+                Ok((data_start, metadata, tensors)) => {
+                    return Ok(Self {
+                        source: Source::File { file, len },
+                        data_start,
+                        metadata,
+                        tensors,
+                    });
+                }
+            }
+        }
     }
 
     /// Parses a whole file held in memory.
@@ -141,7 +190,20 @@ impl Gguf {
     /// # Errors
     /// When `data` is not a well-formed GGUF file.
     pub fn parse(data: Vec<u8>) -> Result<Self, GgufError> {
-        let mut r = Reader { data: &data, at: 0 };
+        let (data_start, metadata, tensors) = Self::parse_header(&data, data.len() as u64)?;
+        Ok(Self {
+            source: Source::Memory(data),
+            data_start,
+            metadata,
+            tensors,
+        })
+    }
+
+    /// Parses everything before the tensor data from `data` (the file's
+    /// first bytes) and checks every tensor lies within `len`, the whole
+    /// file's length.
+    fn parse_header(data: &[u8], len: u64) -> Result<Header, GgufError> {
+        let mut r = Reader { data, at: 0 };
         if r.take(4)? != MAGIC {
             return Err(GgufError::NotGguf);
         }
@@ -210,32 +272,52 @@ impl Gguf {
             let end = (data_start as u64)
                 .checked_add(info.offset)
                 .and_then(|s| s.checked_add(info.bytes));
-            if end.is_none_or(|end| end > data.len() as u64) {
+            if end.is_none_or(|end| end > len) {
                 return Err(GgufError::Corrupt(format!(
                     "tensor {name} runs past the end of the file"
                 )));
             }
         }
-        Ok(Self {
-            data,
-            data_start,
-            metadata,
-            tensors: infos.into_iter().collect(),
-        })
+        Ok((data_start, metadata, infos.into_iter().collect()))
     }
 
-    /// The raw bytes of a tensor, with its directory entry.
+    /// A tensor's directory entry.
     ///
     /// # Errors
     /// When there is no such tensor.
-    pub fn tensor(&self, name: &str) -> Result<(&TensorInfo, &[u8]), GgufError> {
-        let info = self
-            .tensors
+    pub fn info(&self, name: &str) -> Result<&TensorInfo, GgufError> {
+        self.tensors
             .get(name)
-            .ok_or_else(|| GgufError::MissingTensor(name.to_owned()))?;
+            .ok_or_else(|| GgufError::MissingTensor(name.to_owned()))
+    }
+
+    /// The raw bytes of a tensor (read from the file now, for an opened
+    /// file), with its directory entry.
+    ///
+    /// # Errors
+    /// When there is no such tensor, or the file cannot be read.
+    pub fn tensor(&self, name: &str) -> Result<(&TensorInfo, Cow<'_, [u8]>), GgufError> {
+        let info = self.info(name)?;
         // Bounds were checked at parse time.
-        let start = self.data_start + info.offset as usize;
-        Ok((info, &self.data[start..start + info.bytes as usize]))
+        let start = self.data_start as u64 + info.offset;
+        let bytes = match &self.source {
+            Source::Memory(data) => {
+                Cow::Borrowed(&data[start as usize..(start + info.bytes) as usize])
+            }
+            Source::File { file, .. } => {
+                use std::io::{Read as _, Seek as _, SeekFrom};
+                let len = usize::try_from(info.bytes)
+                    .map_err(|_| GgufError::Corrupt(format!("tensor {name} is too large")))?;
+                let mut buf = vec![0; len];
+                // Loading reads one tensor at a time, so sharing the file
+                // position is fine.
+                let mut reader = file;
+                reader.seek(SeekFrom::Start(start))?;
+                reader.read_exact(&mut buf)?;
+                Cow::Owned(buf)
+            }
+        };
+        Ok((info, bytes))
     }
 
     fn get(&self, key: &str) -> Result<&Value, GgufError> {
@@ -441,6 +523,31 @@ mod tests {
         assert_eq!(&bytes[4..8], &2.0f32.to_le_bytes());
         assert!(matches!(g.u64("eps"), Err(GgufError::WrongType { .. })));
         assert!(matches!(g.tensor("nope"), Err(GgufError::MissingTensor(_))));
+    }
+
+    #[test]
+    fn an_opened_file_reads_its_tensors_on_demand() {
+        // A string value longer than the first prefix read: the header is
+        // read again, larger.
+        let mut long = Vec::new();
+        long.extend_from_slice(&300u64.to_le_bytes());
+        long.extend_from_slice(&[b'x'; 300]);
+        let bytes = file(&[("long", 8, long)]);
+        let dir = std::env::temp_dir().join(format!("exiton-gguf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.gguf");
+        std::fs::write(&path, &bytes).unwrap();
+        let g = Gguf::open_reading(&path, 64).unwrap();
+        assert_eq!(g.str("long").unwrap().len(), 300);
+        let (_, data) = g.tensor("w").unwrap();
+        assert!(matches!(data, Cow::Owned(_)), "read from the file");
+        assert_eq!(&data[12..16], &4.0f32.to_le_bytes());
+        // A file cut inside its tensor data is refused at open.
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(Gguf::open(&path).is_err());
+        std::fs::write(&path, &bytes[..40]).unwrap();
+        assert!(Gguf::open(&path).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

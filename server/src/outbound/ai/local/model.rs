@@ -92,7 +92,7 @@ impl Model {
         if head_dim % 2 != 0 {
             return Err(GgufError::Corrupt("odd head dimension".into()));
         }
-        let (embd_info, _) = g.tensor("token_embd.weight")?;
+        let embd_info = g.info("token_embd.weight")?;
         let vocab = usize::try_from(embd_info.dims.get(1).copied().unwrap_or(0))
             .map_err(|_| GgufError::Corrupt("vocabulary size".into()))?;
         let config = Config {
@@ -118,11 +118,11 @@ impl Model {
                     info.dims
                 )));
             }
-            Matrix::from_ggml(name, info.kind, rows, cols, bytes)
+            Matrix::from_ggml(name, info.kind, rows, cols, &bytes)
         };
         let norm = |name: &str| -> Result<Vec<f32>, GgufError> {
             let (info, bytes) = g.tensor(name)?;
-            let v = floats(name, info.kind, bytes)?;
+            let v = floats(name, info.kind, &bytes)?;
             if v.len() != n_embd {
                 return Err(GgufError::Corrupt(format!(
                     "tensor {name} has the wrong size"
