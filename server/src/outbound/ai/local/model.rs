@@ -264,9 +264,22 @@ impl Model {
                     rope(qt, hd, &self.rope, pos + t);
                     rope(kt, hd, &self.rope, pos + t);
                 });
-            state.keys[li][pos * kv..(pos + n) * kv].copy_from_slice(k);
+            // Keys go in transposed (a row per channel), values as rows.
+            let context = state.context;
+            for (t, kt) in k.chunks_exact(kv).enumerate() {
+                for (channel, value) in kt.iter().enumerate() {
+                    state.keys[li][channel * context + pos + t] = *value;
+                }
+            }
             state.values[li][pos * kv..(pos + n) * kv].copy_from_slice(v);
-            attention(c, q, &state.keys[li], &state.values[li], pos, n, att);
+            let cache = HeadCache {
+                keys: &state.keys[li],
+                values: &state.values[li],
+                stride: kv,
+                offset: 0,
+                context,
+            };
+            attention(c, q, cache, pos, n, att);
             quantize_rows(att, d, hq);
             matmul(&layer.o, hq, att, n, h);
             residual_norm(x, h, &layer.ffn_norm, c.eps, hq);
@@ -341,8 +354,8 @@ pub struct ContextFull {
     pub context: usize,
 }
 
-/// One generation's memory: the key/value cache per layer and the last
-/// logits.
+/// One generation's memory: the key/value cache per layer (keys
+/// transposed, see [`HeadCache`]) and the last logits.
 pub struct State {
     pub context: usize,
     pub pos: usize,
@@ -434,18 +447,9 @@ fn swiglu_rows(gate: &mut [f32], up: &[f32], width: usize, q: &mut [BlockQ8]) {
 }
 
 /// Causal grouped-query attention of `n` new positions (starting at `pos`)
-/// over the cache, heads in parallel.
-fn attention(
-    c: &Config,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    pos: usize,
-    n: usize,
-    out: &mut [f32],
-) {
+/// over one layer's cache (`layer`, offset 0), heads in parallel.
+fn attention(c: &Config, q: &[f32], layer: HeadCache<'_>, pos: usize, n: usize, out: &mut [f32]) {
     let (d, hd) = (c.n_embd, c.head_dim);
-    let kv = c.n_head_kv * hd;
     let group = c.n_head / c.n_head_kv;
     let scale = 1.0 / (hd as f32).sqrt();
     // One task per (token, head), each writing its own head_dim slice —
@@ -461,10 +465,8 @@ fn attention(
             let upto = pos + t + 1;
             scores.resize(upto.max(scores.len()), 0.0);
             let cache = HeadCache {
-                keys,
-                values,
-                stride: kv,
                 offset: (head / group) * hd,
+                ..layer
             };
             attend(qh, &cache, upto, scale, scores, dst);
         });

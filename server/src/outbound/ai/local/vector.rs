@@ -115,14 +115,18 @@ fn exp(x: f32) -> f32 {
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// Where one key/value head sits in a layer's cache: rows of `stride`
-/// floats per position, the head's slice starting at `offset`.
+/// Where one key/value head sits in a layer's cache. Values are rows of
+/// `stride` floats per position; keys are stored transposed — a row of
+/// `context` positions per channel — so a query's scores are a sum of
+/// whole rows scaled by its components, with no per-position reduction.
+/// The head's channels start at `offset` in both.
 #[derive(Clone, Copy)]
 pub struct HeadCache<'a> {
     pub keys: &'a [f32],
     pub values: &'a [f32],
     pub stride: usize,
     pub offset: usize,
+    pub context: usize,
 }
 
 versioned! {
@@ -216,14 +220,18 @@ versioned! {
         scores: &mut [f32],
         out: &mut [f32],
     ) {
-        let HeadCache { keys, values, stride, offset } = *head;
+        let HeadCache { keys, values, stride, offset, context } = *head;
         let hd = q.len();
         let scores = &mut scores[..positions];
         // Separate passes, so each vectorises: a loop that also carries a
         // running max or sum would not.
-        for (p, s) in scores.iter_mut().enumerate() {
-            let k = &keys[p * stride + offset..p * stride + offset + hd];
-            *s = lanes_dot(q, k) * scale;
+        scores.fill(0.0);
+        for (j, qj) in q.iter().enumerate() {
+            let row = &keys[(offset + j) * context..][..positions];
+            let qj = qj * scale;
+            for (s, k) in scores.iter_mut().zip(row) {
+                *s += qj * k;
+            }
         }
         let max = lanes_max(scores);
         for s in scores.iter_mut() {
@@ -302,8 +310,9 @@ mod tests {
 
     #[test]
     fn attention_is_a_softmax_weighted_sum() {
-        // Two positions, head of 2 at offset 2 in rows of 4.
-        let keys = [9.0, 9.0, 1.0, 0.0, 9.0, 9.0, 0.0, 1.0];
+        // Two positions of a context of 3, head of 2 at offset 2 of 4
+        // channels. Keys per channel: (1, 0) and (0, 1); values per position.
+        let keys = [9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 1.0, 0.0, 9.0, 0.0, 1.0, 9.0];
         let values = [9.0, 9.0, 10.0, 0.0, 9.0, 9.0, 0.0, 20.0];
         let mut scores = [0.0; 2];
         let mut out = [0.0; 2];
@@ -312,6 +321,7 @@ mod tests {
             values: &values,
             stride: 4,
             offset: 2,
+            context: 3,
         };
         attend(&[2.0, 0.0], &head, 2, 1.0, &mut scores, &mut out);
         let w0 = 2f32.exp() / (2f32.exp() + 1.0);
