@@ -225,11 +225,26 @@ versioned! {
         let scores = &mut scores[..positions];
         // Separate passes, so each vectorises: a loop that also carries a
         // running max or sum would not.
-        scores.fill(0.0);
+        // Sixteen positions at a time, their sums held in registers while
+        // the channels go by; the last few positions one row at a time.
+        let whole = positions - positions % 16;
+        for start in (0..whole).step_by(16) {
+            let mut acc = [0.0f32; 16];
+            for (j, qj) in q.iter().enumerate() {
+                let row = &keys[(offset + j) * context + start..][..16];
+                let qj = qj * scale;
+                for i in 0..16 {
+                    acc[i] += qj * row[i];
+                }
+            }
+            scores[start..start + 16].copy_from_slice(&acc);
+        }
+        let tail = &mut scores[whole..];
+        tail.fill(0.0);
         for (j, qj) in q.iter().enumerate() {
-            let row = &keys[(offset + j) * context..][..positions];
+            let row = &keys[(offset + j) * context + whole..][..tail.len()];
             let qj = qj * scale;
-            for (s, k) in scores.iter_mut().zip(row) {
+            for (s, k) in tail.iter_mut().zip(row) {
                 *s += qj * k;
             }
         }
@@ -327,6 +342,43 @@ mod tests {
         let w0 = 2f32.exp() / (2f32.exp() + 1.0);
         assert!((out[0] - 10.0 * w0).abs() < 1e-5, "{out:?}");
         assert!((out[1] - 20.0 * (1.0 - w0)).abs() < 1e-5, "{out:?}");
+    }
+
+    #[test]
+    fn attention_over_many_positions_matches_the_definition() {
+        // 37 positions: two blocks of sixteen and a tail; head of 8 at
+        // offset 8 of 24 channels; a context of 40.
+        let (positions, context, channels, hd) = (37, 40, 24, 8);
+        let f = |i: usize| ((i * 37 + 11) % 23) as f32 / 23.0 - 0.5;
+        let keys: Vec<f32> = (0..channels * context).map(f).collect();
+        let values: Vec<f32> = (0..context * channels).map(|i| f(i + 5)).collect();
+        let q: Vec<f32> = (0..hd).map(|i| f(i + 9) * 3.0).collect();
+        let head = HeadCache {
+            keys: &keys,
+            values: &values,
+            stride: channels,
+            offset: 8,
+            context,
+        };
+        let mut scores = vec![0.0; context];
+        let mut out = vec![0.0; hd];
+        attend(&q, &head, positions, 0.5, &mut scores, &mut out);
+        let raw: Vec<f32> = (0..positions)
+            .map(|p| {
+                (0..hd)
+                    .map(|j| q[j] * keys[(8 + j) * context + p])
+                    .sum::<f32>()
+                    * 0.5
+            })
+            .collect();
+        let max = raw.iter().fold(f32::MIN, |m, v| m.max(*v));
+        let total: f32 = raw.iter().map(|s| (s - max).exp()).sum();
+        for (j, got) in out.iter().enumerate() {
+            let want: f32 = (0..positions)
+                .map(|p| (raw[p] - max).exp() / total * values[p * channels + 8 + j])
+                .sum();
+            assert!((got - want).abs() < 1e-5, "{j}: {got} vs {want}");
+        }
     }
 
     #[test]
