@@ -221,45 +221,66 @@ versioned! {
         out: &mut [f32],
     ) {
         let HeadCache { keys, values, stride, offset, context } = *head;
-        let hd = q.len();
         let scores = &mut scores[..positions];
         // Separate passes, so each vectorises: a loop that also carries a
         // running max or sum would not.
         // Sixteen positions at a time, their sums held in registers while
-        // the channels go by; the last few positions one row at a time.
-        let whole = positions - positions % 16;
-        for start in (0..whole).step_by(16) {
-            let mut acc = [0.0f32; 16];
-            for (j, qj) in q.iter().enumerate() {
-                let row = &keys[(offset + j) * context + start..][..16];
-                let qj = qj * scale;
-                for i in 0..16 {
-                    acc[i] += qj * row[i];
+        // the channels go by. A last partial block reads the cache rows
+        // past `positions` (unused slots) and drops those sums; only at the
+        // very end of the context does it go one position at a time.
+        let mut start = 0;
+        while start < positions {
+            let width = (positions - start).min(16);
+            if start + 16 <= context {
+                let mut acc = [0.0f32; 16];
+                for (j, qj) in q.iter().enumerate() {
+                    let row = &keys[(offset + j) * context + start..][..16];
+                    let qj = qj * scale;
+                    for i in 0..16 {
+                        acc[i] = qj.mul_add(row[i], acc[i]);
+                    }
+                }
+                scores[start..start + width].copy_from_slice(&acc[..width]);
+            } else {
+                for (p, s) in scores[start..].iter_mut().enumerate() {
+                    *s = q
+                        .iter()
+                        .enumerate()
+                        .map(|(j, qj)| qj * keys[(offset + j) * context + start + p])
+                        .sum::<f32>()
+                        * scale;
                 }
             }
-            scores[start..start + 16].copy_from_slice(&acc);
-        }
-        let tail = &mut scores[whole..];
-        tail.fill(0.0);
-        for (j, qj) in q.iter().enumerate() {
-            let row = &keys[(offset + j) * context + whole..][..tail.len()];
-            let qj = qj * scale;
-            for (s, k) in tail.iter_mut().zip(row) {
-                *s += qj * k;
-            }
+            start += 16;
         }
         let max = lanes_max(scores);
         for s in scores.iter_mut() {
             *s = exp(*s - max);
         }
         let inv = 1.0 / lanes_sum(scores);
-        out.fill(0.0);
-        for (p, s) in scores.iter().enumerate() {
-            let w = s * inv;
-            let v = &values[p * stride + offset..p * stride + offset + hd];
-            for (o, x) in out.iter_mut().zip(v) {
-                *o += w * x;
+        // Sixteen output channels at a time, summed in registers over the
+        // positions.
+        for (c, chunk) in out.chunks_mut(16).enumerate() {
+            let mut acc = [0.0f32; 16];
+            let first = offset + c * 16;
+            if chunk.len() == 16 {
+                for (p, s) in scores.iter().enumerate() {
+                    let w = s * inv;
+                    let v = &values[p * stride + first..][..16];
+                    for i in 0..16 {
+                        acc[i] = w.mul_add(v[i], acc[i]);
+                    }
+                }
+            } else {
+                for (p, s) in scores.iter().enumerate() {
+                    let w = s * inv;
+                    let v = &values[p * stride + first..][..chunk.len()];
+                    for (a, x) in acc.iter_mut().zip(v) {
+                        *a = w.mul_add(*x, *a);
+                    }
+                }
             }
+            chunk.copy_from_slice(&acc[..chunk.len()]);
         }
     }
 }
