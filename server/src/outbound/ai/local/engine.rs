@@ -59,24 +59,14 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The model file's name, as provenance and the settings show it.
-/// The file's SHA-256, read in chunks (the model is not held in memory
-/// for it).
+/// The file's SHA-256, streamed (the model is not held in memory for it).
 fn sha256_of(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut chunk = vec![0; 1 << 20];
-    loop {
-        let n = file.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&chunk[..n]);
-    }
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     Ok(format!("{:x}", hasher.finalize()))
 }
 
+/// The model file's name, as provenance and the settings show it.
 pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -1,9 +1,10 @@
 //! A reader for GGUF files (llama.cpp's model format, version 2 and 3): the
 //! metadata key/values, the tensor directory and the aligned data section.
 //!
-//! The whole file is read into memory once; tensors are borrowed slices of
-//! it, so loading costs one read and no copies until the model converts the
-//! blocks it uses into its own layout.
+//! An opened file is read up to its tensor data at once; each tensor's bytes
+//! are read when asked for, so loading holds one tensor next to the model's
+//! converted weights, never the whole file. (Tests parse files held in
+//! memory, whose tensors are borrowed slices.)
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -83,7 +84,7 @@ impl TensorType {
     }
 
     /// (elements per block, bytes per block).
-    fn block(self) -> (u64, u64) {
+    pub fn block(self) -> (u64, u64) {
         match self {
             Self::F32 => (1, 4),
             Self::F16 => (1, 2),

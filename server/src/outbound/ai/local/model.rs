@@ -234,13 +234,9 @@ impl Model {
         }
         let pos = state.pos;
         for (li, layer) in self.layers.iter().enumerate() {
-            if li == 0 {
-                norm_rows(x, &layer.attn_norm, c.eps, h, hq);
-            } else {
-                // The previous block's feed-forward residual, then this
-                // block's norm, in one pass.
-                residual_norm(x, h, &layer.attn_norm, c.eps, hq);
-            }
+            // The previous block's feed-forward residual (`h` starts at
+            // zero), then this block's norm, in one pass.
+            residual_norm(x, h, &layer.attn_norm, c.eps, hq);
             if n == 1 {
                 // One pass over the pool for the three projections.
                 matvec_many(
@@ -327,6 +323,8 @@ struct Buffers {
 }
 
 impl Buffers {
+    /// Sizes every buffer for `n` tokens, zeroed (the forward pass relies
+    /// on `h` starting at zero: the first block has no residual to add).
     fn size_for(&mut self, c: &Config, n: usize) {
         let (d, kv) = (c.n_embd, c.n_head_kv * c.head_dim);
         for (buf, len) in [
@@ -402,20 +400,8 @@ fn rope(v: &mut [f32], head_dim: usize, table: &[(f32, f32)], pos: usize) {
     }
 }
 
-/// `h = norm(x)` and its quantised form, token by token (in parallel for a
-/// prompt).
-fn norm_rows(x: &[f32], weight: &[f32], eps: f32, h: &mut [f32], hq: &mut [BlockQ8]) {
-    let d = weight.len();
-    x.par_chunks(d)
-        .zip(h.par_chunks_mut(d))
-        .zip(hq.par_chunks_mut(d / BLOCK))
-        .for_each(|((x, h), q)| {
-            rms_norm(x, weight, eps, h);
-            quantize(h, q);
-        });
-}
-
-/// `x += h` (a residual), then `h = norm(x)` and its quantised form.
+/// `x += h` (a residual), then `h = norm(x)` and its quantised form, token
+/// by token (in parallel for a prompt).
 fn residual_norm(x: &mut [f32], h: &mut [f32], weight: &[f32], eps: f32, hq: &mut [BlockQ8]) {
     let d = weight.len();
     x.par_chunks_mut(d)

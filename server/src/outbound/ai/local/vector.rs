@@ -3,7 +3,8 @@
 //! and compiled three ways: the build targets baseline x86-64 (SSE2), so
 //! [`versioned!`] also compiles each body with AVX2+FMA and with AVX-512
 //! enabled and picks one per call from [`Isa::current`]. LLVM vectorises the
-//! same source for each; nothing here is hand-written SIMD.
+//! same source for each; the only hand-written SIMD is the quantiser's
+//! AVX-512 path (in `quant::x86`).
 //!
 //! `exp` is a polynomial (Cephes' expf, within 2 ulp) rather than libm's,
 //! which is a call per element and stops vectorisation.
@@ -222,8 +223,6 @@ versioned! {
     ) {
         let HeadCache { keys, values, stride, offset, context } = *head;
         let scores = &mut scores[..positions];
-        // Separate passes, so each vectorises: a loop that also carries a
-        // running max or sum would not.
         // Sixteen positions at a time, their sums held in registers while
         // the channels go by. A last partial block reads the cache rows
         // past `positions` (unused slots) and drops those sums; only at the
@@ -253,6 +252,8 @@ versioned! {
             }
             start += 16;
         }
+        // Separate passes, so each vectorises: a loop that also carries a
+        // running max or sum would not.
         let max = lanes_max(scores);
         for s in scores.iter_mut() {
             *s = exp(*s - max);

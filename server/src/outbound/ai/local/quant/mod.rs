@@ -58,6 +58,17 @@ struct Tiled {
 }
 
 impl Tiled {
+    /// One tile's records (`blocks` of `record` bytes) and their scales
+    /// (`per` to a record).
+    fn tile(&self, tile: usize, blocks: usize, record: usize, per: usize) -> (&[u8], &[u16]) {
+        let n = blocks * record;
+        let s = blocks * per;
+        (
+            &self.bytes()[tile * n..(tile + 1) * n],
+            &self.scales[tile * s..(tile + 1) * s],
+        )
+    }
+
     fn bytes(&self) -> &[u8] {
         // SAFETY: `Line` is `repr(C)` around `[u8; 64]` with size 64 and
         // alignment 64, so a slice of lines is `len * 64` initialised bytes.
@@ -175,31 +186,29 @@ pub enum Isa {
 impl Isa {
     /// The best this CPU supports.
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if x86::avx512_supported() {
-                return Self::Avx512Vnni;
-            }
-            if x86::avx2_supported() {
-                return Self::Avx2;
-            }
-        }
-        Self::Portable
+        Self::available().last().copied().unwrap_or(Self::Portable)
     }
 
-    /// Every kernel set this CPU can run (tests and benchmarks compare them).
+    /// Every kernel set this CPU can run, slowest first (tests and
+    /// benchmarks compare them).
     pub fn available() -> Vec<Self> {
-        let mut out = vec![Self::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if x86::avx2_supported() {
-                out.push(Self::Avx2);
-            }
-            if x86::avx512_supported() {
-                out.push(Self::Avx512Vnni);
-            }
+        [Self::Portable, Self::Avx2, Self::Avx512Vnni]
+            .into_iter()
+            .filter(|isa| isa.supported())
+            .collect()
+    }
+
+    /// Whether this CPU has the kernel set's features.
+    pub fn supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => x86::avx2_supported(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => x86::avx512_supported(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx2 | Self::Avx512Vnni => false,
         }
-        out
     }
 
     /// The kernels in use: the best available, unless
@@ -214,11 +223,7 @@ impl Isa {
                 Ok("avx2") => Self::Avx2,
                 _ => best,
             };
-            if Self::available().contains(&wanted) {
-                wanted
-            } else {
-                best
-            }
+            if wanted.supported() { wanted } else { best }
         })
     }
 }
@@ -267,12 +272,7 @@ impl Matrix {
         if quantised && !cols.is_multiple_of(BLOCK) {
             return Err(wrong());
         }
-        let size = match kind {
-            TensorType::Q4_0 => 18,
-            TensorType::Q4_1 => 20,
-            TensorType::Q8_0 => 34,
-            TensorType::F32 | TensorType::F16 => 0,
-        };
+        let size = kind.block().1 as usize;
         if quantised && bytes.len() != rows * blocks * size {
             return Err(wrong());
         }
@@ -385,8 +385,10 @@ impl Matrix {
         self.tile_products_with(Isa::current(), tile, x, xf, out);
     }
 
-    /// [`Self::tile_products`] on a given kernel set (which must be one of
-    /// [`Isa::available`]).
+    /// [`Self::tile_products`] on a given kernel set.
+    ///
+    /// # Panics
+    /// When this CPU lacks the set's features ([`Isa::supported`]).
     pub fn tile_products_with(
         &self,
         isa: Isa,
@@ -403,8 +405,7 @@ impl Matrix {
         );
         match &self.weights {
             Weights::Q4(t) => {
-                let q = &t.bytes()[tile * blocks * Q4_RECORD..(tile + 1) * blocks * Q4_RECORD];
-                let sc = &t.scales[tile * blocks * 2 * TILE..(tile + 1) * blocks * 2 * TILE];
+                let (q, sc) = t.tile(tile, blocks, Q4_RECORD, 2 * TILE);
                 match isa {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512Vnni | Isa::Avx2 => x86::q4(isa, q, sc, x, blocks, out),
@@ -412,8 +413,7 @@ impl Matrix {
                 }
             }
             Weights::Q8(t) => {
-                let q = &t.bytes()[tile * blocks * Q8_RECORD..(tile + 1) * blocks * Q8_RECORD];
-                let sc = &t.scales[tile * blocks * TILE..(tile + 1) * blocks * TILE];
+                let (q, sc) = t.tile(tile, blocks, Q8_RECORD, TILE);
                 match isa {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512Vnni | Isa::Avx2 => x86::q8(isa, q, sc, x, blocks, out),

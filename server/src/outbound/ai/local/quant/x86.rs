@@ -39,8 +39,8 @@ macro_rules! by_groups {
         for group in out.chunks_mut(widest) {
             let x = &$x[start * blocks..(start + group.len()) * blocks];
             start += group.len();
-            // SAFETY: the caller checked the CPU supports the kernel's
-            // features and the slices' sizes (see `checked`).
+            // SAFETY: `checked` held the CPU to the kernel's features and
+            // the slices to the sizes it reads.
             unsafe {
                 match group.len() {
                     $($n => $module::$kernel::<$n>($quants, $scales, x, blocks, group),)+
@@ -51,12 +51,14 @@ macro_rules! by_groups {
     }};
 }
 
-/// The kernels read by raw pointer: hold the slices to the sizes they read.
+/// The kernels read by raw pointer and need the CPU features of `isa`:
+/// hold the slices to the sizes they read — `quants` and `scales` with
+/// their sizes per block — and the CPU to the features (the set in use was
+/// checked once; any other is checked now).
 fn checked(
-    quants: &[u8],
-    record: usize,
-    scales: &[u16],
-    per: usize,
+    isa: Isa,
+    (quants, record): (&[u8], usize),
+    (scales, per): (&[u16], usize),
     x: &[BlockQ8],
     blocks: usize,
     n: usize,
@@ -65,9 +67,13 @@ fn checked(
         quants.len() >= blocks * record && scales.len() >= blocks * per && x.len() >= n * blocks,
         "kernel operands too short"
     );
+    assert!(
+        isa == Isa::current() || isa.supported(),
+        "{isa:?} kernels need features this CPU lacks"
+    );
 }
 
-/// 4-bit tile × inputs. `isa` must be available on this CPU.
+/// 4-bit tile × inputs, with the AVX-512 or (otherwise) the AVX2 kernels.
 pub fn q4(
     isa: Isa,
     quants: &[u8],
@@ -76,7 +82,19 @@ pub fn q4(
     blocks: usize,
     out: &mut [[f32; TILE]],
 ) {
-    checked(quants, Q4_RECORD, scales, 2 * TILE, x, blocks, out.len());
+    let isa = if isa == Isa::Avx512Vnni {
+        isa
+    } else {
+        Isa::Avx2
+    };
+    checked(
+        isa,
+        (quants, Q4_RECORD),
+        (scales, 2 * TILE),
+        x,
+        blocks,
+        out.len(),
+    );
     match isa {
         Isa::Avx512Vnni => {
             by_groups!(avx512::q4 [1, 2, 3, 4, 5, 6, 7, 8], quants, scales, x, blocks, out)
@@ -85,7 +103,7 @@ pub fn q4(
     }
 }
 
-/// 8-bit tile × inputs. `isa` must be available on this CPU.
+/// 8-bit tile × inputs, as [`q4`].
 pub fn q8(
     isa: Isa,
     quants: &[u8],
@@ -94,7 +112,19 @@ pub fn q8(
     blocks: usize,
     out: &mut [[f32; TILE]],
 ) {
-    checked(quants, Q8_RECORD, scales, TILE, x, blocks, out.len());
+    let isa = if isa == Isa::Avx512Vnni {
+        isa
+    } else {
+        Isa::Avx2
+    };
+    checked(
+        isa,
+        (quants, Q8_RECORD),
+        (scales, TILE),
+        x,
+        blocks,
+        out.len(),
+    );
     match isa {
         Isa::Avx512Vnni => by_groups!(avx512::q8 [1, 2, 3, 4], quants, scales, x, blocks, out),
         _ => by_groups!(avx2::q8 [1, 2, 3, 4], quants, scales, x, blocks, out),
@@ -109,14 +139,20 @@ macro_rules! word {
     };
 }
 
-/// AVX-512 [`super::quantize`]. `isa` must be available on this CPU.
+/// AVX-512 [`super::quantize`].
+///
+/// # Panics
+/// Without AVX-512 on this CPU.
 pub fn quantize(x: &[f32], out: &mut [BlockQ8]) {
     assert!(
         out.len() * super::BLOCK >= x.len(),
         "quantize: output too short"
     );
-    // SAFETY: AVX-512 availability is the caller's promise (`isa`); the
-    // sizes are checked above.
+    assert!(
+        Isa::current() == Isa::Avx512Vnni || avx512_supported(),
+        "AVX-512 quantiser on a CPU without it"
+    );
+    // SAFETY: AVX-512 is present and the sizes are checked above.
     unsafe { avx512::quantize(x, out) }
 }
 
