@@ -14,7 +14,7 @@ use domain::band::{AgentRole, CoderOutput, Provenance, ProviderKind, StopReason,
 use domain::events::{AggregateType, DomainEvent, EventEnvelope};
 use domain::sessions::{
     AgentInvocation, AiSession, Attempt, Intent, IntentAction, InvocationRecord, SessionError,
-    SessionRepository, SessionStatus,
+    SessionRepository, SessionStatus, SessionStep, StatusMove,
 };
 use server::outbound::db::{SeaOrmSessionRepository, read_events};
 use uuid::Uuid;
@@ -301,5 +301,105 @@ backends!(
                 .await,
             Err(SessionError::NotFound)
         ));
+    }
+);
+
+backends!(
+    a_step_commits_whole_or_not_at_all,
+    |url: String| async move {
+        // A session step goes to the database as one batch: the status move,
+        // the invocation, the settlement of the reservation and the events.
+        let f = fixture(&url).await;
+        let budgets = &f.app.services.budgets;
+        let s = session(&f);
+        f.repo.create(&s, &[]).await.unwrap();
+        f.repo
+            .transition(
+                s.id,
+                SessionStatus::Pending,
+                SessionStatus::Executing,
+                None,
+                Utc::now(),
+                &[],
+            )
+            .await
+            .unwrap();
+        let start = budgets.current(f.user).await.unwrap();
+
+        // Its reservation was closed under it (say, the session was failed
+        // as abandoned): nothing of the step is written.
+        let closed = budgets.reserve(f.user, Some(s.id), 1_000).await.unwrap();
+        budgets.release(closed.id).await.unwrap();
+        let call = invocation(&s, AgentRole::Coder, 100);
+        let event = changed(&f, &s, SessionStatus::Executing, SessionStatus::Completed);
+        let step = |reservation: Uuid| SessionStep {
+            invocations: std::slice::from_ref(&call),
+            charge: Some((reservation, 100)),
+            status: Some(StatusMove {
+                from: SessionStatus::Executing,
+                to: SessionStatus::Completed,
+                failure: None,
+            }),
+            release: Some(reservation),
+            ..SessionStep::new(s.id, Utc::now(), std::slice::from_ref(&event))
+        };
+        let refused = f.repo.commit(step(closed.id)).await;
+        assert!(
+            matches!(refused, Err(SessionError::Unexpected(_))),
+            "{refused:?}"
+        );
+        let (after, calls) = f.repo.find(f.user, s.id).await.unwrap().unwrap();
+        assert_eq!(after.status, SessionStatus::Executing);
+        assert_eq!(after.total_tokens_used, 0);
+        assert!(calls.is_empty());
+        let ledger = budgets.current(f.user).await.unwrap();
+        assert_eq!(
+            (ledger.used_this_month, ledger.reserved_tokens),
+            (start.used_this_month, start.reserved_tokens),
+            "a closed reservation is not charged again"
+        );
+        let types = |events: Vec<server::outbound::db::EventRecord>| {
+            events
+                .into_iter()
+                .filter(|e| e.aggregate_id == s.id)
+                .map(|e| e.event_type)
+                .filter(|t| t == "AISessionStatusChanged")
+                .count()
+        };
+        let before_events = types(read_events(&f.app.db, f.user).await.unwrap());
+
+        // With an open reservation the same step lands whole: 100 tokens
+        // charged, the other 900 back to the month, one more event.
+        let open = budgets.reserve(f.user, Some(s.id), 1_000).await.unwrap();
+        f.repo.commit(step(open.id)).await.unwrap();
+        let (after, calls) = f.repo.find(f.user, s.id).await.unwrap().unwrap();
+        assert_eq!(after.status, SessionStatus::Completed);
+        assert_eq!(after.total_tokens_used, 100);
+        assert_eq!(calls.len(), 1);
+        let ledger = budgets.current(f.user).await.unwrap();
+        assert_eq!(
+            (ledger.used_this_month, ledger.reserved_tokens),
+            (start.used_this_month + 100, start.reserved_tokens)
+        );
+        assert_eq!(
+            types(read_events(&f.app.db, f.user).await.unwrap()),
+            before_events + 1
+        );
+
+        // A step for a session that moved on is refused with its status.
+        let again = budgets.reserve(f.user, Some(s.id), 1_000).await.unwrap();
+        let late = f.repo.commit(step(again.id)).await;
+        assert!(
+            matches!(
+                late,
+                Err(SessionError::Conflict {
+                    actual: SessionStatus::Completed
+                })
+            ),
+            "{late:?}"
+        );
+        budgets.release(again.id).await.unwrap();
+        let ledger = budgets.current(f.user).await.unwrap();
+        assert_eq!(ledger.used_this_month, start.used_this_month + 100);
     }
 );

@@ -12,16 +12,17 @@ use domain::sessions::{
     ReviewRecord, ReviewRequest, SessionError, SessionRepository, SessionStatus, SessionStep,
 };
 use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QueryTrait, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::budgets::settle_in;
-use super::events::apply_with_events;
+use super::batch::Batch;
+use super::budgets::settle_writes;
+use super::events::{append_to, apply_with_events, notify_committed};
 use super::reviews::{self, review_row, review_to_domain};
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
@@ -125,19 +126,16 @@ fn invocation_row(i: &AgentInvocation) -> Result<invocations::ActiveModel, Sessi
 /// Keys of the session's metadata JSON that a status move may set.
 pub(super) type MetadataPatch = Vec<(&'static str, serde_json::Value)>;
 
-/// Moves session `id` from `from` to `to` if it is still in `from`, adding
-/// `add_tokens` to its total; answers the rows touched (0 or 1). `patch`
-/// sets keys of the metadata (a failure reason, a new reservation); a
-/// terminal status sets `completed_at`.
-pub(super) async fn move_status(
-    txn: &impl ConnectionTrait,
+/// The conditional update that moves session `id` from `from` to `to`,
+/// adding `add_tokens` to its total (a terminal status sets
+/// `completed_at`). It touches one row if the session was still in `from`.
+fn status_write(
     id: Uuid,
     from: SessionStatus,
     to: SessionStatus,
     at: DateTime<Utc>,
     add_tokens: i64,
-    patch: MetadataPatch,
-) -> Result<u64, DbErr> {
+) -> UpdateStatement {
     let mut update = sessions::Entity::update_many()
         .col_expr(sessions::Column::Status, Expr::value(to.as_str()))
         .filter(sessions::Column::Id.eq(id))
@@ -154,25 +152,57 @@ pub(super) async fn move_status(
             Expr::value(Some(to_db_time(at))),
         );
     }
-    if update.exec(txn).await?.rows_affected == 0 {
+    update.into_query()
+}
+
+/// Moves session `id` from `from` to `to` if it is still in `from`, adding
+/// `add_tokens` to its total; answers the rows touched (0 or 1). `patch`
+/// sets keys of the metadata (a failure reason, a new reservation); a
+/// terminal status sets `completed_at`.
+pub(super) async fn move_status(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    from: SessionStatus,
+    to: SessionStatus,
+    at: DateTime<Utc>,
+    add_tokens: i64,
+    patch: MetadataPatch,
+) -> Result<u64, DbErr> {
+    let update = status_write(id, from, to, at, add_tokens);
+    if txn
+        .execute(txn.get_database_backend().build(&update))
+        .await?
+        .rows_affected()
+        == 0
+    {
         return Ok(0);
     }
-    if !patch.is_empty() {
-        // The row is ours (locked by the update above): a read-modify-write
-        // of its JSON is safe here.
-        let row = sessions::Entity::find_by_id(id)
-            .one(txn)
-            .await?
-            .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
-        let mut metadata = row.metadata.clone();
-        for (key, value) in patch {
-            metadata[key] = value;
-        }
-        let mut active: sessions::ActiveModel = row.into();
-        active.metadata = Set(metadata);
-        active.update(txn).await?;
-    }
+    patch_metadata(txn, id, patch).await?;
     Ok(1)
+}
+
+/// Sets keys of session `id`'s metadata JSON. Call it after a write that
+/// locked the row: the read-modify-write is then safe.
+async fn patch_metadata(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    patch: MetadataPatch,
+) -> Result<(), DbErr> {
+    if patch.is_empty() {
+        return Ok(());
+    }
+    let row = sessions::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(DbErr::RecordNotFound("ai_sessions".into()))?;
+    let mut metadata = row.metadata.clone();
+    for (key, value) in patch {
+        metadata[key] = value;
+    }
+    let mut active: sessions::ActiveModel = row.into();
+    active.metadata = Set(metadata);
+    active.update(txn).await?;
+    Ok(())
 }
 
 /// The metadata patch that records a failure reason, if any.
@@ -194,6 +224,27 @@ pub(super) async fn why_unmoved(db: &DatabaseConnection, id: Uuid) -> SessionErr
         Err(e) => unexpected(e),
     }
 }
+
+/// Why a session step's batch missed (and was rolled back): the session
+/// left `moved_from` or is gone — or, when it is where the step expected,
+/// the step's reservation was no longer open.
+async fn why_missed(
+    db: &DatabaseConnection,
+    id: Uuid,
+    moved_from: Option<SessionStatus>,
+) -> SessionError {
+    match why_unmoved(db, id).await {
+        SessionError::Conflict { actual } if moved_from.is_none_or(|from| from == actual) => {
+            SessionError::Unexpected(boxed(ReservationNotOpen(id)))
+        }
+        other => other,
+    }
+}
+
+/// A session step found its budget reservation closed or missing.
+#[derive(Debug, thiserror::Error)]
+#[error("session {0}: its budget reservation is not open")]
+struct ReservationNotOpen(Uuid);
 
 #[async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
@@ -237,65 +288,81 @@ impl SessionRepository for SeaOrmSessionRepository {
             .collect::<Result<Vec<_>, _>>()?;
         let review = step.review.map(review_row).transpose()?;
         let tokens: i64 = step.invocations.iter().map(|i| i.tokens_used).sum();
-        let status = step
-            .status
-            .map(|m| (m.from, m.to, m.failure.map(str::to_owned)));
-        let (id, at, charge, release) = (step.session_id, step.at, step.charge, step.release);
-        let applied = apply_with_events(&self.db, step.events, |txn| {
-            Box::pin(async move {
-                if let Some((from, to, failure)) = status {
-                    // The status and the token total share one update.
-                    if move_status(txn, id, from, to, at, tokens, failure_patch(failure)).await?
-                        == 0
-                    {
-                        return Ok(0);
-                    }
-                } else if !invocations.is_empty() {
-                    let touched = sessions::Entity::update_many()
-                        .col_expr(
-                            sessions::Column::TotalTokensUsed,
-                            Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
-                        )
-                        .filter(sessions::Column::Id.eq(id))
-                        .exec(txn)
-                        .await?
-                        .rows_affected;
-                    if touched == 0 {
-                        return Ok(0);
-                    }
-                }
-                if !invocations.is_empty() {
-                    invocations::Entity::insert_many(invocations)
-                        .exec(txn)
-                        .await?;
-                }
-                if let Some(review) = review {
-                    review_requests::Entity::insert(review).exec(txn).await?;
-                }
-                // Settling and releasing one reservation is one ledger step.
-                let budget = match (charge, release) {
-                    (Some((r, used)), Some(closing)) if r == closing => vec![(r, used, true)],
-                    (charge, release) => charge
-                        .map(|(r, used)| (r, used, false))
-                        .into_iter()
-                        .chain(release.map(|r| (r, 0, true)))
-                        .collect(),
-                };
-                for (reservation, used, close) in budget {
-                    settle_in(txn, reservation, used, close, at)
-                        .await
-                        .map_err(|e| DbErr::Custom(format!("settling the reservation: {e}")))?;
-                }
-                Ok(1)
-            })
-        })
-        .await
-        .map_err(unexpected)?;
-        if applied {
-            Ok(())
-        } else {
-            Err(why_unmoved(&self.db, id).await)
+        let (id, at) = (step.session_id, step.at);
+        let moved_from = step.status.as_ref().map(|m| m.from);
+
+        // The whole step goes to the database as one batch (see `batch`):
+        // the session's conditional write first, the events last.
+        let backend = self.db.get_database_backend();
+        let mut batch = Batch::new(backend);
+        if let Some(m) = &step.status {
+            // The status and the token total share one update.
+            batch.push(&status_write(id, m.from, m.to, at, tokens), 1);
+        } else if !invocations.is_empty() {
+            let add_tokens = sessions::Entity::update_many()
+                .col_expr(
+                    sessions::Column::TotalTokensUsed,
+                    Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
+                )
+                .filter(sessions::Column::Id.eq(id));
+            batch.push(&add_tokens.into_query(), 1);
         }
+        if !invocations.is_empty() {
+            let count = u64::try_from(invocations.len()).unwrap_or(u64::MAX);
+            batch.push(
+                &invocations::Entity::insert_many(invocations).into_query(),
+                count,
+            );
+        }
+        if let Some(review) = review {
+            batch.push(&review_requests::Entity::insert(review).into_query(), 1);
+        }
+        // Settling and releasing one reservation is one ledger step.
+        let ledger = match (step.charge, step.release) {
+            (Some((r, used)), Some(closing)) if r == closing => vec![(r, used, true)],
+            (charge, release) => charge
+                .map(|(r, used)| (r, used, false))
+                .into_iter()
+                .chain(release.map(|r| (r, 0, true)))
+                .collect(),
+        };
+        for (reservation, used, close) in ledger {
+            let (reservation, month) = settle_writes(backend, reservation, used, close, at);
+            batch.push(&reservation, 1);
+            batch.push(&month, 1);
+        }
+
+        append_to(&mut batch, &self.db, step.events)
+            .await
+            .map_err(unexpected)?;
+
+        let txn = self.db.begin().await.map_err(unexpected)?;
+        match batch.run(&txn).await {
+            Ok(true) => {}
+            Ok(false) => {
+                txn.rollback().await.map_err(unexpected)?;
+                return Err(why_missed(&self.db, id, moved_from).await);
+            }
+            Err(e) => {
+                // A statement failed — perhaps because the session is gone
+                // (an invocation's foreign key): that is the answer then.
+                let _ = txn.rollback().await;
+                return Err(match why_missed(&self.db, id, moved_from).await {
+                    SessionError::Unexpected(_) => unexpected(e),
+                    gone_or_moved => gone_or_moved,
+                });
+            }
+        }
+        if let Some(failure) = step.status.and_then(|m| m.failure) {
+            patch_metadata(&txn, id, failure_patch(Some(failure.to_owned())))
+                .await
+                .map_err(unexpected)?;
+        }
+        txn.commit().await.map_err(unexpected)?;
+        if !step.events.is_empty() {
+            notify_committed();
+        }
+        Ok(())
     }
 
     async fn reviews(

@@ -10,13 +10,14 @@ use domain::accounts::SubscriptionTier;
 use domain::budgets::{BudgetError, BudgetLedger, Reservation, Settlement, TokenBudget};
 use domain::events::EventEnvelope;
 use entity::{token_budgets as budgets, token_reservations as reservations, users};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QueryTrait, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
+use super::batch::Batch;
 use super::events::apply_with_events;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
@@ -57,72 +58,87 @@ fn to_domain(m: budgets::Model) -> Result<TokenBudget, BudgetError> {
     })
 }
 
-/// Marks an open reservation as touched (locking it), adds `settle` to
-/// what it has settled, and reads it back. Tells a missing reservation from
-/// a closed one when the write misses.
-async fn lock_open<C: ConnectionTrait>(
-    conn: &C,
+/// The two writes that charge `used` tokens to open reservation `id` and,
+/// with `close`, close it and hand what it still held back to the month.
+/// The reservation comes first: it is the conditional write (the row lock
+/// on PostgreSQL), and the month's arithmetic then reads the reservation
+/// as just written — what it held before this charge is `reserved -
+/// settled + used`, of which the month gets back `min(used, held)`, or all
+/// of it when closing. Each write touches one row when the reservation was
+/// open; run them in this order in one transaction and roll back if either
+/// misses. On SQLite, where a [`Batch`] runs the second even when the first
+/// missed, the month's write is conditional on the reservation's having
+/// touched its row (`changes()`), so a closed reservation is never charged
+/// twice, even in a transaction about to roll back.
+pub(crate) fn settle_writes(
+    backend: DbBackend,
     id: Uuid,
-    now: DateTime<Utc>,
+    used: i64,
     close: bool,
-    settle: i64,
-) -> Result<reservations::Model, BudgetError> {
-    let mut update = reservations::Entity::update_many()
+    now: DateTime<Utc>,
+) -> (UpdateStatement, UpdateStatement) {
+    let mut reservation = reservations::Entity::update_many()
         .col_expr(
             reservations::Column::UpdatedAt,
             Expr::value(to_db_time(now)),
         )
         .filter(reservations::Column::Id.eq(id))
         .filter(reservations::Column::Status.eq("open"));
-    if settle != 0 {
-        update = update.col_expr(
+    if used != 0 {
+        reservation = reservation.col_expr(
             reservations::Column::Settled,
-            Expr::col(reservations::Column::Settled).add(settle),
+            Expr::col(reservations::Column::Settled).add(used),
         );
     }
     if close {
-        update = update
+        reservation = reservation
             .col_expr(reservations::Column::Status, Expr::value("closed"))
             .col_expr(
                 reservations::Column::ClosedAt,
                 Expr::value(Some(to_db_time(now))),
             );
     }
-    let touched = update.exec(conn).await.map_err(unexpected)?.rows_affected;
-    let found = reservations::Entity::find_by_id(id)
-        .one(conn)
-        .await
-        .map_err(unexpected)?;
-    match (touched, found) {
-        (1, Some(r)) => Ok(r),
-        (_, Some(_)) => Err(BudgetError::ReservationClosed),
-        (_, None) => Err(BudgetError::ReservationNotFound),
-    }
-}
-
-/// Adds `used` to the month and takes `from_reserved` off the reservations.
-async fn charge<C: ConnectionTrait>(
-    conn: &C,
-    budget_id: Uuid,
-    used: i64,
-    from_reserved: i64,
-    now: DateTime<Utc>,
-) -> Result<(), BudgetError> {
-    budgets::Entity::update_many()
+    let col = |c: reservations::Column| Expr::col((reservations::Entity, c));
+    let held_raw = col(reservations::Column::Reserved)
+        .sub(col(reservations::Column::Settled))
+        .add(used);
+    let held = Expr::case(Expr::expr(held_raw.clone()).gt(0), held_raw).finally(0);
+    let give_back: SimpleExpr = if close {
+        held.into()
+    } else {
+        Expr::case(Expr::expr(held.clone()).gt(used), used)
+            .finally(held)
+            .into()
+    };
+    let of_reservation = |expr: SimpleExpr| {
+        Query::select()
+            .expr(expr)
+            .from(reservations::Entity)
+            .and_where(col(reservations::Column::Id).eq(id))
+            .to_owned()
+    };
+    let month = budgets::Entity::update_many()
         .col_expr(
             budgets::Column::UsedThisMonth,
             Expr::col(budgets::Column::UsedThisMonth).add(used),
         )
         .col_expr(
             budgets::Column::ReservedTokens,
-            Expr::col(budgets::Column::ReservedTokens).sub(from_reserved),
+            Expr::col(budgets::Column::ReservedTokens).sub(SimpleExpr::SubQuery(
+                None,
+                Box::new(of_reservation(give_back).into_sub_query_statement()),
+            )),
         )
         .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
-        .filter(budgets::Column::Id.eq(budget_id))
-        .exec(conn)
-        .await
-        .map_err(unexpected)?;
-    Ok(())
+        .filter(
+            budgets::Column::Id
+                .in_subquery(of_reservation(col(reservations::Column::BudgetId).into())),
+        );
+    let mut month = month.into_query();
+    if backend == DbBackend::Sqlite {
+        month.and_where(Expr::cust("changes() = 1"));
+    }
+    (reservation.into_query(), month)
 }
 
 /// Charges `used` real tokens to an open reservation — up to what it still
@@ -138,12 +154,26 @@ pub(crate) async fn settle_in<C: ConnectionTrait>(
     close: bool,
     now: DateTime<Utc>,
 ) -> Result<(Settlement, i64), BudgetError> {
-    let r = lock_open(conn, reservation_id, now, close, used).await?;
-    // What the reservation held before this charge.
+    let backend = conn.get_database_backend();
+    let (reservation, month) = settle_writes(backend, reservation_id, used, close, now);
+    let mut batch = Batch::new(backend);
+    batch.push(&reservation, 1);
+    batch.push(&month, 1);
+    let settled = batch.run(conn).await.map_err(unexpected)?;
+    let found = reservations::Entity::find_by_id(reservation_id)
+        .one(conn)
+        .await
+        .map_err(unexpected)?;
+    let r = match (settled, found) {
+        (true, Some(r)) => r,
+        (_, Some(_)) => return Err(BudgetError::ReservationClosed),
+        (_, None) => return Err(BudgetError::ReservationNotFound),
+    };
+    // What the reservation held before this charge (as `settle_writes`
+    // reckoned it in SQL).
     let held = (r.reserved - (r.settled - used)).max(0);
     let from_reserved = used.min(held);
     let released = if close { held - from_reserved } else { 0 };
-    charge(conn, r.budget_id, used, from_reserved + released, now).await?;
     Ok((
         Settlement {
             charged: used,

@@ -28,11 +28,13 @@ use entity::{ai_sessions, bus_cursors, events};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement, TransactionTrait,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::batch::Batch;
 use super::{from_db_time, to_db_time};
 
 /// The advisory lock key that serialises event appends on PostgreSQL (any
@@ -47,12 +49,31 @@ const APPEND_LOCK_KEY: i64 = 0x4558_4954_4f4e_6576;
 /// # Errors
 /// When an insert fails (the caller's transaction then rolls back).
 pub async fn append(txn: &DatabaseTransaction, envelopes: &[EventEnvelope]) -> Result<(), DbErr> {
+    let mut batch = Batch::new(txn.get_database_backend());
+    append_to(&mut batch, txn, envelopes).await?;
+    batch.run(txn).await.map(drop)
+}
+
+/// As [`append`], but the append (and PostgreSQL's append lock) go last
+/// into `batch`, to run with the step's other statements; run the batch
+/// right before committing. `conn` may be outside the transaction: it only
+/// looks up the projects of sessions, which never change — and a read
+/// before the transaction's first write would, on SQLite, make that write
+/// fail when another commit came in between.
+///
+/// # Errors
+/// When looking up the events' projects fails.
+pub(crate) async fn append_to(
+    batch: &mut Batch,
+    conn: &impl ConnectionTrait,
+    envelopes: &[EventEnvelope],
+) -> Result<(), DbErr> {
     if envelopes.is_empty() {
         return Ok(());
     }
     let metadata = metadata();
     // Before the lock: the lookup can take as long as it likes.
-    let projects = projects_of(txn, envelopes).await?;
+    let projects = projects_of(conn, envelopes).await?;
     let rows = envelopes
         .iter()
         .zip(projects)
@@ -73,13 +94,16 @@ pub async fn append(txn: &DatabaseTransaction, envelopes: &[EventEnvelope]) -> R
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"))
-            .await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        batch.push_unchecked(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"),
+        ));
     }
     // One statement for the lot; rows keep their order, so sequence
     // numbers follow the order the events were given in.
-    events::Entity::insert_many(rows).exec(txn).await?;
+    let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+    batch.push(&events::Entity::insert_many(rows).into_query(), count);
     Ok(())
 }
 
@@ -112,7 +136,7 @@ fn known_project(session: Uuid) -> Option<Uuid> {
 /// session's later events, whose payload only names the session — the
 /// session's project (remembered, else looked up).
 async fn projects_of(
-    txn: &DatabaseTransaction,
+    conn: &impl ConnectionTrait,
     envelopes: &[EventEnvelope],
 ) -> Result<Vec<Option<Uuid>>, DbErr> {
     let session = |e: &EventEnvelope| {
@@ -136,7 +160,7 @@ async fn projects_of(
             .column(ai_sessions::Column::ProjectId)
             .filter(ai_sessions::Column::Id.is_in(unknown))
             .into_tuple()
-            .all(txn)
+            .all(conn)
             .await?;
         remember_projects(found);
     }

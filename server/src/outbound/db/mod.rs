@@ -3,6 +3,7 @@
 
 mod ai_sessions;
 mod api_keys;
+mod batch;
 mod budgets;
 mod connect;
 mod events;
