@@ -12,17 +12,18 @@ use domain::sessions::{
     ReviewRecord, ReviewRequest, SessionError, SessionRepository, SessionStatus, SessionStep,
 };
 use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
+use futures_util::future::join;
 use sea_orm::sea_query::{Expr, UpdateStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QueryTrait, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::batch::Batch;
 use super::budgets::settle_writes;
-use super::events::{append_to, apply_with_events, notify_committed};
+use super::events::{apply_with_events, event_projects, notify_committed, push_events};
 use super::reviews::{self, review_row, review_to_domain};
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
@@ -225,6 +226,63 @@ pub(super) async fn why_unmoved(db: &DatabaseConnection, id: Uuid) -> SessionErr
     }
 }
 
+/// A session step as one batch (see `batch`): the session's conditional
+/// write first, then the invocations, the review and the ledger, the events
+/// last.
+fn step_batch(
+    backend: DbBackend,
+    step: &SessionStep<'_>,
+    projects: Vec<Option<Uuid>>,
+) -> Result<Batch, SessionError> {
+    let invocations = step
+        .invocations
+        .iter()
+        .map(invocation_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let review = step.review.map(review_row).transpose()?;
+    let tokens: i64 = step.invocations.iter().map(|i| i.tokens_used).sum();
+    let (id, at) = (step.session_id, step.at);
+    let mut batch = Batch::new(backend);
+    if let Some(m) = &step.status {
+        // The status and the token total share one update.
+        batch.push(&status_write(id, m.from, m.to, at, tokens), 1);
+    } else if !invocations.is_empty() {
+        let add_tokens = sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::TotalTokensUsed,
+                Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
+            )
+            .filter(sessions::Column::Id.eq(id));
+        batch.push(&add_tokens.into_query(), 1);
+    }
+    if !invocations.is_empty() {
+        let count = u64::try_from(invocations.len()).unwrap_or(u64::MAX);
+        batch.push(
+            &invocations::Entity::insert_many(invocations).into_query(),
+            count,
+        );
+    }
+    if let Some(review) = review {
+        batch.push(&review_requests::Entity::insert(review).into_query(), 1);
+    }
+    // Settling and releasing one reservation is one ledger step.
+    let ledger = match (step.charge, step.release) {
+        (Some((r, used)), Some(closing)) if r == closing => vec![(r, used, true)],
+        (charge, release) => charge
+            .map(|(r, used)| (r, used, false))
+            .into_iter()
+            .chain(release.map(|r| (r, 0, true)))
+            .collect(),
+    };
+    for (reservation, used, close) in ledger {
+        let (reservation, month) = settle_writes(backend, reservation, used, close, at);
+        batch.push(&reservation, 1);
+        batch.push(&month, 1);
+    }
+    push_events(&mut batch, step.events, projects).map_err(unexpected)?;
+    Ok(batch)
+}
+
 /// Why a session step's batch missed (and was rolled back): the session
 /// left `moved_from` or is gone — or, when it is where the step expected,
 /// the step's reservation was no longer open.
@@ -281,62 +339,18 @@ impl SessionRepository for SeaOrmSessionRepository {
     }
 
     async fn commit(&self, step: SessionStep<'_>) -> Result<(), SessionError> {
-        let invocations = step
-            .invocations
-            .iter()
-            .map(invocation_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let review = step.review.map(review_row).transpose()?;
-        let tokens: i64 = step.invocations.iter().map(|i| i.tokens_used).sum();
-        let (id, at) = (step.session_id, step.at);
-        let moved_from = step.status.as_ref().map(|m| m.from);
-
-        // The whole step goes to the database as one batch (see `batch`):
-        // the session's conditional write first, the events last.
-        let backend = self.db.get_database_backend();
-        let mut batch = Batch::new(backend);
-        if let Some(m) = &step.status {
-            // The status and the token total share one update.
-            batch.push(&status_write(id, m.from, m.to, at, tokens), 1);
-        } else if !invocations.is_empty() {
-            let add_tokens = sessions::Entity::update_many()
-                .col_expr(
-                    sessions::Column::TotalTokensUsed,
-                    Expr::col(sessions::Column::TotalTokensUsed).add(tokens),
-                )
-                .filter(sessions::Column::Id.eq(id));
-            batch.push(&add_tokens.into_query(), 1);
-        }
-        if !invocations.is_empty() {
-            let count = u64::try_from(invocations.len()).unwrap_or(u64::MAX);
-            batch.push(
-                &invocations::Entity::insert_many(invocations).into_query(),
-                count,
-            );
-        }
-        if let Some(review) = review {
-            batch.push(&review_requests::Entity::insert(review).into_query(), 1);
-        }
-        // Settling and releasing one reservation is one ledger step.
-        let ledger = match (step.charge, step.release) {
-            (Some((r, used)), Some(closing)) if r == closing => vec![(r, used, true)],
-            (charge, release) => charge
-                .map(|(r, used)| (r, used, false))
-                .into_iter()
-                .chain(release.map(|r| (r, 0, true)))
-                .collect(),
-        };
-        for (reservation, used, close) in ledger {
-            let (reservation, month) = settle_writes(backend, reservation, used, close, at);
-            batch.push(&reservation, 1);
-            batch.push(&month, 1);
-        }
-
-        append_to(&mut batch, &self.db, step.events)
+        let (id, moved_from) = (step.session_id, step.status.as_ref().map(|m| m.from));
+        // Usually answered from memory; before the transaction, see there.
+        let projects = event_projects(&self.db, step.events)
             .await
             .map_err(unexpected)?;
-
-        let txn = self.db.begin().await.map_err(unexpected)?;
+        // `BEGIN` goes out first and the step is built while it travels:
+        // the connection's thread has sat idle through the agents' calls,
+        // and waking it costs as much as building the step.
+        let backend = self.db.get_database_backend();
+        let build = async { step_batch(backend, &step, projects) };
+        let (txn, batch) = join(self.db.begin(), build).await;
+        let (txn, batch) = (txn.map_err(unexpected)?, batch?);
         match batch.run(&txn).await {
             Ok(true) => {}
             Ok(false) => {

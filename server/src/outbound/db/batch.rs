@@ -33,6 +33,10 @@ impl Batch {
         }
     }
 
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
     /// Adds `statement`, which must touch exactly `rows` rows.
     pub(crate) fn push(&mut self, statement: &impl StatementBuilder, rows: u64) {
         self.statements

@@ -49,31 +49,46 @@ const APPEND_LOCK_KEY: i64 = 0x4558_4954_4f4e_6576;
 /// # Errors
 /// When an insert fails (the caller's transaction then rolls back).
 pub async fn append(txn: &DatabaseTransaction, envelopes: &[EventEnvelope]) -> Result<(), DbErr> {
+    let projects = event_projects(txn, envelopes).await?;
     let mut batch = Batch::new(txn.get_database_backend());
-    append_to(&mut batch, txn, envelopes).await?;
+    push_events(&mut batch, envelopes, projects)?;
     batch.run(txn).await.map(drop)
+}
+
+/// The project of each envelope, for [`push_events`]: named by its
+/// payload, else the project of its AI session, remembered in memory or
+/// looked up. `conn` may be outside the transaction — sessions never
+/// change project — and should be: on SQLite, a read before a
+/// transaction's first write makes that write fail when another commit
+/// came in between.
+///
+/// # Errors
+/// When the lookup fails.
+pub(crate) async fn event_projects(
+    conn: &impl ConnectionTrait,
+    envelopes: &[EventEnvelope],
+) -> Result<Vec<Option<Uuid>>, DbErr> {
+    if envelopes.is_empty() {
+        return Ok(Vec::new());
+    }
+    projects_of(conn, envelopes).await
 }
 
 /// As [`append`], but the append (and PostgreSQL's append lock) go last
 /// into `batch`, to run with the step's other statements; run the batch
-/// right before committing. `conn` may be outside the transaction: it only
-/// looks up the projects of sessions, which never change — and a read
-/// before the transaction's first write would, on SQLite, make that write
-/// fail when another commit came in between.
+/// right before committing. `projects` come from [`event_projects`].
 ///
 /// # Errors
-/// When looking up the events' projects fails.
-pub(crate) async fn append_to(
+/// When an event cannot be serialised.
+pub(crate) fn push_events(
     batch: &mut Batch,
-    conn: &impl ConnectionTrait,
     envelopes: &[EventEnvelope],
+    projects: Vec<Option<Uuid>>,
 ) -> Result<(), DbErr> {
     if envelopes.is_empty() {
         return Ok(());
     }
     let metadata = metadata();
-    // Before the lock: the lookup can take as long as it likes.
-    let projects = projects_of(conn, envelopes).await?;
     let rows = envelopes
         .iter()
         .zip(projects)
@@ -94,7 +109,7 @@ pub(crate) async fn append_to(
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    if conn.get_database_backend() == DbBackend::Postgres {
+    if batch.backend() == DbBackend::Postgres {
         batch.push_unchecked(Statement::from_string(
             DbBackend::Postgres,
             format!("SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"),
