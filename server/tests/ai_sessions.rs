@@ -67,6 +67,24 @@ fn session(f: &Fixture) -> AiSession {
     }
 }
 
+/// A new session of the fixture's user, stored and moved to executing.
+async fn executing(f: &Fixture) -> AiSession {
+    let s = session(f);
+    f.repo.create(&s, &[]).await.unwrap();
+    f.repo
+        .transition(
+            s.id,
+            SessionStatus::Pending,
+            SessionStatus::Executing,
+            None,
+            Utc::now(),
+            &[],
+        )
+        .await
+        .unwrap();
+    s
+}
+
 fn changed(f: &Fixture, s: &AiSession, from: SessionStatus, to: SessionStatus) -> EventEnvelope {
     EventEnvelope::new(
         AggregateType::AiSession,
@@ -231,19 +249,7 @@ backends!(
     racing_transitions_have_exactly_one_winner,
     |url: String| async move {
         let f = fixture(&url).await;
-        let s = session(&f);
-        f.repo.create(&s, &[]).await.unwrap();
-        f.repo
-            .transition(
-                s.id,
-                SessionStatus::Pending,
-                SessionStatus::Executing,
-                None,
-                Utc::now(),
-                &[],
-            )
-            .await
-            .unwrap();
+        let s = executing(&f).await;
         assert_eq!(
             f.repo.unfinished().await.unwrap().len(),
             1,
@@ -311,19 +317,7 @@ backends!(
         // the invocation, the settlement of the reservation and the events.
         let f = fixture(&url).await;
         let budgets = &f.app.services.budgets;
-        let s = session(&f);
-        f.repo.create(&s, &[]).await.unwrap();
-        f.repo
-            .transition(
-                s.id,
-                SessionStatus::Pending,
-                SessionStatus::Executing,
-                None,
-                Utc::now(),
-                &[],
-            )
-            .await
-            .unwrap();
+        let s = executing(&f).await;
         let start = budgets.current(f.user).await.unwrap();
 
         // Its reservation was closed under it (say, the session was failed
@@ -358,7 +352,7 @@ backends!(
             (start.used_this_month, start.reserved_tokens),
             "a closed reservation is not charged again"
         );
-        let types = |events: Vec<server::outbound::db::EventRecord>| {
+        let status_changes = |events: Vec<server::outbound::db::EventRecord>| {
             events
                 .into_iter()
                 .filter(|e| e.aggregate_id == s.id)
@@ -366,7 +360,7 @@ backends!(
                 .filter(|t| t == "AISessionStatusChanged")
                 .count()
         };
-        let before_events = types(read_events(&f.app.db, f.user).await.unwrap());
+        let before_events = status_changes(read_events(&f.app.db, f.user).await.unwrap());
 
         // With an open reservation the same step lands whole: 100 tokens
         // charged, the other 900 back to the month, one more event.
@@ -382,7 +376,7 @@ backends!(
             (start.used_this_month + 100, start.reserved_tokens)
         );
         assert_eq!(
-            types(read_events(&f.app.db, f.user).await.unwrap()),
+            status_changes(read_events(&f.app.db, f.user).await.unwrap()),
             before_events + 1
         );
 

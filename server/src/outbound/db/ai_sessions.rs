@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::batch::Batch;
-use super::budgets::settle_writes;
+use super::budgets::push_settlement;
 use super::events::{apply_with_events, event_projects, notify_committed, push_events};
 use super::reviews::{self, review_row, review_to_domain};
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
@@ -275,9 +275,7 @@ fn step_batch(
             .collect(),
     };
     for (reservation, used, close) in ledger {
-        let (reservation, month) = settle_writes(backend, reservation, used, close, at);
-        batch.push(&reservation, 1);
-        batch.push(&month, 1);
+        push_settlement(&mut batch, reservation, used, close, at);
     }
     push_events(&mut batch, step.events, projects).map_err(unexpected)?;
     Ok(batch)

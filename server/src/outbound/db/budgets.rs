@@ -10,7 +10,7 @@ use domain::accounts::SubscriptionTier;
 use domain::budgets::{BudgetError, BudgetLedger, Reservation, Settlement, TokenBudget};
 use domain::events::EventEnvelope;
 use entity::{token_budgets as budgets, token_reservations as reservations, users};
-use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr, UpdateStatement};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QueryTrait, Set, TransactionTrait,
@@ -65,18 +65,19 @@ fn to_domain(m: budgets::Model) -> Result<TokenBudget, BudgetError> {
 /// as just written — what it held before this charge is `reserved -
 /// settled + used`, of which the month gets back `min(used, held)`, or all
 /// of it when closing. Each write touches one row when the reservation was
-/// open; run them in this order in one transaction and roll back if either
-/// misses. On SQLite, where a [`Batch`] runs the second even when the first
-/// missed, the month's write is conditional on the reservation's having
-/// touched its row (`changes()`), so a closed reservation is never charged
-/// twice, even in a transaction about to roll back.
-pub(crate) fn settle_writes(
-    backend: DbBackend,
+/// open: pushed into `batch` in this order, so a miss makes the batch
+/// answer `false` and its transaction roll back. On SQLite, where a
+/// [`Batch`] runs the second even when the first missed, the month's write
+/// is conditional on the reservation's having touched its row
+/// (`changes()`), so a closed reservation is never charged twice, even in a
+/// transaction about to roll back.
+pub(crate) fn push_settlement(
+    batch: &mut Batch,
     id: Uuid,
     used: i64,
     close: bool,
     now: DateTime<Utc>,
-) -> (UpdateStatement, UpdateStatement) {
+) {
     let mut reservation = reservations::Entity::update_many()
         .col_expr(
             reservations::Column::UpdatedAt,
@@ -135,10 +136,11 @@ pub(crate) fn settle_writes(
                 .in_subquery(of_reservation(col(reservations::Column::BudgetId).into())),
         );
     let mut month = month.into_query();
-    if backend == DbBackend::Sqlite {
+    if batch.backend() == DbBackend::Sqlite {
         month.and_where(Expr::cust("changes() = 1"));
     }
-    (reservation.into_query(), month)
+    batch.push(&reservation.into_query(), 1);
+    batch.push(&month, 1);
 }
 
 /// Charges `used` real tokens to an open reservation — up to what it still
@@ -154,11 +156,8 @@ pub(crate) async fn settle_in<C: ConnectionTrait>(
     close: bool,
     now: DateTime<Utc>,
 ) -> Result<(Settlement, i64), BudgetError> {
-    let backend = conn.get_database_backend();
-    let (reservation, month) = settle_writes(backend, reservation_id, used, close, now);
-    let mut batch = Batch::new(backend);
-    batch.push(&reservation, 1);
-    batch.push(&month, 1);
+    let mut batch = Batch::new(conn.get_database_backend());
+    push_settlement(&mut batch, reservation_id, used, close, now);
     let settled = batch.run(conn).await.map_err(unexpected)?;
     let found = reservations::Entity::find_by_id(reservation_id)
         .one(conn)
@@ -169,7 +168,7 @@ pub(crate) async fn settle_in<C: ConnectionTrait>(
         (_, Some(_)) => return Err(BudgetError::ReservationClosed),
         (_, None) => return Err(BudgetError::ReservationNotFound),
     };
-    // What the reservation held before this charge (as `settle_writes`
+    // What the reservation held before this charge (as `push_settlement`
     // reckoned it in SQL).
     let held = (r.reserved - (r.settled - used)).max(0);
     let from_reserved = used.min(held);

@@ -55,25 +55,6 @@ pub async fn append(txn: &DatabaseTransaction, envelopes: &[EventEnvelope]) -> R
     batch.run(txn).await.map(drop)
 }
 
-/// The project of each envelope, for [`push_events`]: named by its
-/// payload, else the project of its AI session, remembered in memory or
-/// looked up. `conn` may be outside the transaction — sessions never
-/// change project — and should be: on SQLite, a read before a
-/// transaction's first write makes that write fail when another commit
-/// came in between.
-///
-/// # Errors
-/// When the lookup fails.
-pub(crate) async fn event_projects(
-    conn: &impl ConnectionTrait,
-    envelopes: &[EventEnvelope],
-) -> Result<Vec<Option<Uuid>>, DbErr> {
-    if envelopes.is_empty() {
-        return Ok(Vec::new());
-    }
-    projects_of(conn, envelopes).await
-}
-
 /// As [`append`], but the append (and PostgreSQL's append lock) go last
 /// into `batch`, to run with the step's other statements; run the batch
 /// right before committing. `projects` come from [`event_projects`].
@@ -150,10 +131,20 @@ fn known_project(session: Uuid) -> Option<Uuid> {
 /// The project of each envelope: named by its payload, or — for an AI
 /// session's later events, whose payload only names the session — the
 /// session's project (remembered, else looked up).
-async fn projects_of(
+///
+/// `conn` may be outside the transaction — sessions never change project —
+/// and should be: on SQLite, a read before a transaction's first write
+/// makes that write fail when another commit came in between.
+///
+/// # Errors
+/// When the lookup fails.
+pub(crate) async fn event_projects(
     conn: &impl ConnectionTrait,
     envelopes: &[EventEnvelope],
 ) -> Result<Vec<Option<Uuid>>, DbErr> {
+    if envelopes.is_empty() {
+        return Ok(Vec::new());
+    }
     let session = |e: &EventEnvelope| {
         (e.aggregate_type == AggregateType::AiSession).then_some(e.aggregate_id)
     };
