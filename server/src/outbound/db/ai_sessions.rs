@@ -13,28 +13,50 @@ use domain::sessions::{
 };
 use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
 use futures_util::future::join;
-use sea_orm::sea_query::{Expr, UpdateStatement};
+use sea_orm::sea_query::extension::postgres::PgExpr as _;
+use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::batch::Batch;
 use super::budgets::push_settlement;
 use super::events::{apply_with_events, event_projects, notify_committed, push_events};
 use super::reviews::{self, review_row, review_to_domain};
+use super::writer::Writer;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
 #[derive(Debug, Clone)]
 pub struct SeaOrmSessionRepository {
     db: DatabaseConnection,
+    /// Runs SQLite session steps in place (see `writer`); opened on the
+    /// first step, `None` for PostgreSQL and in-memory SQLite.
+    writer: OnceCell<Option<Writer>>,
 }
 
 impl SeaOrmSessionRepository {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            writer: OnceCell::new(),
+        }
+    }
+
+    async fn writer(&self) -> Option<&Writer> {
+        self.writer
+            .get_or_init(|| async {
+                Writer::open(&self.db).await.unwrap_or_else(|e| {
+                    // Steps still commit, through the pool: slower, not wrong.
+                    tracing::warn!(error = %e, "session steps fall back to the connection pool");
+                    None
+                })
+            })
+            .await
+            .as_ref()
     }
 }
 
@@ -246,6 +268,9 @@ fn step_batch(
     if let Some(m) = &step.status {
         // The status and the token total share one update.
         batch.push(&status_write(id, m.from, m.to, at, tokens), 1);
+        if let Some(failure) = m.failure {
+            batch.push(&failure_write(backend, id, failure), 1);
+        }
     } else if !invocations.is_empty() {
         let add_tokens = sessions::Entity::update_many()
             .col_expr(
@@ -279,6 +304,47 @@ fn step_batch(
     }
     push_events(&mut batch, step.events, projects).map_err(unexpected)?;
     Ok(batch)
+}
+
+/// A session step through the connection pool (PostgreSQL, in-memory
+/// SQLite): whether it committed, or the error that rolled it back.
+async fn commit_pooled(
+    db: &DatabaseConnection,
+    step: &SessionStep<'_>,
+    projects: Vec<Option<Uuid>>,
+) -> Result<Result<bool, DbErr>, SessionError> {
+    // `BEGIN` goes out first and the step is built while it travels.
+    let build = async { step_batch(db.get_database_backend(), step, projects) };
+    let (txn, batch) = join(db.begin(), build).await;
+    let (txn, batch) = (txn.map_err(unexpected)?, batch?);
+    Ok(match batch.run(&txn).await {
+        Ok(true) => txn.commit().await.map(|()| true),
+        Ok(false) => txn.rollback().await.map(|()| false),
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
+        }
+    })
+}
+
+/// Records `reason` as the session's failure in its metadata.
+fn failure_write(backend: DbBackend, id: Uuid, reason: &str) -> UpdateStatement {
+    let patched: SimpleExpr = match backend {
+        DbBackend::Postgres => Expr::col(sessions::Column::Metadata).concat(
+            Func::cust(Alias::new("jsonb_build_object"))
+                .arg(Expr::val("failure").cast_as(Alias::new("text")))
+                .arg(Expr::val(reason).cast_as(Alias::new("text"))),
+        ),
+        _ => Func::cust(Alias::new("json_set"))
+            .arg(Expr::col(sessions::Column::Metadata))
+            .arg("$.failure")
+            .arg(reason)
+            .into(),
+    };
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::Metadata, patched)
+        .filter(sessions::Column::Id.eq(id))
+        .into_query()
 }
 
 /// Why a session step's batch missed (and was rolled back): the session
@@ -342,35 +408,23 @@ impl SessionRepository for SeaOrmSessionRepository {
         let projects = event_projects(&self.db, step.events)
             .await
             .map_err(unexpected)?;
-        // `BEGIN` goes out first and the step is built while it travels:
-        // the connection's thread has sat idle through the agents' calls,
-        // and waking it costs as much as building the step.
         let backend = self.db.get_database_backend();
-        let build = async { step_batch(backend, &step, projects) };
-        let (txn, batch) = join(self.db.begin(), build).await;
-        let (txn, batch) = (txn.map_err(unexpected)?, batch?);
-        match batch.run(&txn).await {
+        let committed = match self.writer().await {
+            Some(writer) => writer.run(step_batch(backend, &step, projects)?).await,
+            None => commit_pooled(&self.db, &step, projects).await?,
+        };
+        match committed {
             Ok(true) => {}
-            Ok(false) => {
-                txn.rollback().await.map_err(unexpected)?;
-                return Err(why_missed(&self.db, id, moved_from).await);
-            }
+            Ok(false) => return Err(why_missed(&self.db, id, moved_from).await),
+            // A statement failed — perhaps because the session is gone (an
+            // invocation's foreign key): that is the answer then.
             Err(e) => {
-                // A statement failed — perhaps because the session is gone
-                // (an invocation's foreign key): that is the answer then.
-                let _ = txn.rollback().await;
                 return Err(match why_missed(&self.db, id, moved_from).await {
                     SessionError::Unexpected(_) => unexpected(e),
                     gone_or_moved => gone_or_moved,
                 });
             }
         }
-        if let Some(failure) = step.status.and_then(|m| m.failure) {
-            patch_metadata(&txn, id, failure_patch(Some(failure.to_owned())))
-                .await
-                .map_err(unexpected)?;
-        }
-        txn.commit().await.map_err(unexpected)?;
         if !step.events.is_empty() {
             notify_committed();
         }

@@ -70,6 +70,11 @@ impl Batch {
         Ok(true)
     }
 
+    /// The statements with the rows each must touch, in order.
+    pub(crate) fn into_statements(self) -> Vec<(Statement, Option<u64>)> {
+        self.statements
+    }
+
     /// The statements as one SQLite string, their values in order (SQLite
     /// numbers bare `?` parameters per statement; sqlx carries on counting
     /// from one statement to the next).

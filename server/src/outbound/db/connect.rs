@@ -30,6 +30,21 @@ impl Backend {
     }
 }
 
+/// Settings every SQLite connection gets, sqlx's and the session steps'
+/// own (`writer`). With WAL, `NORMAL` syncs at checkpoints instead of every
+/// commit: a crash of EXITON loses nothing, a power cut may lose the last
+/// commits but never corrupts the file (SQLite's recommended setting for
+/// WAL). Checkpoints (the only fsyncs left) run in a background task rather
+/// than inside whichever commit crosses SQLite's automatic threshold.
+pub(super) const SQLITE_PRAGMAS: [(&str, &str); 3] = [
+    ("synchronous", "NORMAL"),
+    ("wal_autocheckpoint", "0"),
+    ("foreign_keys", "ON"),
+];
+
+/// How long a SQLite writer waits for another's lock.
+pub(super) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects to `url`, creating a SQLite file (and its directory) on first
 /// run, and applies pending migrations.
 ///
@@ -54,19 +69,16 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // adds a round trip to each query.
         .test_before_acquire(backend == Backend::Postgres)
         .sqlx_logging(false);
-    // With WAL, `NORMAL` syncs at checkpoints instead of every commit: a
-    // crash of EXITON loses nothing, a power cut may lose the last commits
-    // but never corrupts the file (SQLite's recommended setting for WAL).
-    // Checkpoints (the only fsyncs left) run in a background task rather
-    // than inside whichever commit crosses SQLite's automatic threshold.
+    // WAL (a property of the file once set) lets readers proceed during a
+    // write; the busy timeout makes a writer wait for the lock instead of
+    // failing.
     options.map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-            .pragma("wal_autocheckpoint", "0")
+        SQLITE_PRAGMAS.into_iter().fold(
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT),
+            |o, (name, value)| o.pragma(name, value),
+        )
     });
-    // WAL (set per connection above, a property of the file once set) lets
-    // readers proceed during a write; foreign keys and a 5 s busy timeout,
-    // so a writer waits for the lock instead of failing, are sqlx defaults.
     let db = Database::connect(options)
         .await
         .context("connecting to the database")?;

@@ -13,6 +13,7 @@ mod reviews;
 mod sessions;
 mod tasks;
 mod users;
+mod writer;
 
 pub use ai_sessions::SeaOrmSessionRepository;
 pub use api_keys::SeaOrmApiKeyRepository;
