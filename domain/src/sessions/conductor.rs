@@ -393,6 +393,18 @@ impl Conductor {
 
     async fn play(&self, job: &SessionJob, pool: &Pool) -> Result<SessionStatus, ConductorError> {
         let ctx = job.ctx();
+        // Agreement is not scored here: a coder, a designer and a reviewer
+        // answer different questions, so their texts differ by design. The
+        // reviewer's verdict (parsed once, when the review is scored) is the
+        // coder's cross-check; agreement grounds the synthesis, below.
+        let score = |run: &AgentRun, verdict| {
+            run.result
+                .as_ref()
+                .ok()
+                .map(|c| scoring::score(run.role, c, verdict, &[]))
+        };
+        // Each output is scored as soon as what it needs is in: the
+        // designer's while the reviewer is still at work.
         let coder_then_reviewer = async {
             let coder = self
                 .call(
@@ -407,34 +419,31 @@ impl Conductor {
                 None => prompts::agent_prompt(AgentRole::Reviewer, &ctx),
             };
             let reviewer = self.call(job, pool, AgentRole::Reviewer, prompt).await;
-            [coder, reviewer]
-        };
-        let designer = self.call(
-            job,
-            pool,
-            AgentRole::Designer,
-            prompts::agent_prompt(AgentRole::Designer, &ctx),
-        );
-        let ([coder, reviewer], designer) = join(coder_then_reviewer, designer).await;
-        let runs = [coder, reviewer, designer];
-
-        // Agreement is not scored here: a coder, a designer and a reviewer
-        // answer different questions, so their texts differ by design. The
-        // reviewer's verdict (parsed once, when the review is scored) is the
-        // coder's cross-check; agreement grounds the synthesis, below.
-        let score = |run: &AgentRun, verdict| {
-            run.result
+            let review = score(&reviewer, None);
+            let verdict = review
                 .as_ref()
-                .ok()
-                .map(|c| scoring::score(run.role, c, verdict, &[]))
+                .and_then(|s| s.review.as_ref())
+                .map(|r| r.verdict)
+                .filter(|_| coder.result.is_ok());
+            let coded = score(&coder, verdict);
+            ([coder, reviewer], [coded, review])
         };
-        let review = score(&runs[1], None);
-        let verdict = review
-            .as_ref()
-            .and_then(|s| s.review.as_ref())
-            .map(|r| r.verdict)
-            .filter(|_| runs[0].result.is_ok());
-        let scores = [score(&runs[0], verdict), review, score(&runs[2], None)];
+        let designer = async {
+            let run = self
+                .call(
+                    job,
+                    pool,
+                    AgentRole::Designer,
+                    prompts::agent_prompt(AgentRole::Designer, &ctx),
+                )
+                .await;
+            let scored = score(&run, None);
+            (run, scored)
+        };
+        let (([coder, reviewer], [coded, review]), (designer, designed)) =
+            join(coder_then_reviewer, designer).await;
+        let runs = [coder, reviewer, designer];
+        let scores = [coded, review, designed];
         let mut assessments = Vec::new();
         let mut passed: Vec<(AgentRole, String)> = Vec::new();
         let mut invocations = Vec::new();

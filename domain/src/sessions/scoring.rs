@@ -1,6 +1,7 @@
-//! Scores one agent's output once the whole first round is in: the parsed
-//! structure (the coder's files and patches, the reviewer's verdict), the
-//! confidence from its real signals and the safety check.
+//! Scores one agent's output as soon as what it depends on is in (the
+//! coder's waits for the reviewer's verdict): the parsed structure (the
+//! coder's files and patches, the reviewer's verdict), the confidence from
+//! its real signals and the safety check.
 
 use crate::band::{
     AgentRole, CoderOutput, Completion, ConfidenceScore, ConfidenceSignals, ProviderKind, Review,
