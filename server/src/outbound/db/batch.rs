@@ -91,7 +91,7 @@ impl Batch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use sea_orm::sea_query::{Alias, Expr, Query};
@@ -107,7 +107,8 @@ mod tests {
         db
     }
 
-    fn insert(id: i64, n: i64) -> sea_orm::sea_query::InsertStatement {
+    /// A row of the scratch table `t (id, n)`.
+    pub(in crate::outbound::db) fn insert(id: i64, n: i64) -> sea_orm::sea_query::InsertStatement {
         Query::insert()
             .into_table(Alias::new("t"))
             .columns([Alias::new("id"), Alias::new("n")])
@@ -115,7 +116,8 @@ mod tests {
             .to_owned()
     }
 
-    fn bump(id: i64, by: i64) -> sea_orm::sea_query::UpdateStatement {
+    /// Adds `by` to row `id` of `t`.
+    pub(in crate::outbound::db) fn bump(id: i64, by: i64) -> sea_orm::sea_query::UpdateStatement {
         Query::update()
             .table(Alias::new("t"))
             .value(Alias::new("n"), Expr::col(Alias::new("n")).add(by))

@@ -260,9 +260,10 @@ mod tests {
     use std::time::Duration;
 
     use chrono::{TimeZone, Utc};
-    use sea_orm::sea_query::{Alias, Expr, Query};
+    use sea_orm::sea_query::{Alias, Query};
     use sea_orm::{Database, TransactionTrait};
 
+    use super::super::batch::tests::{bump, insert};
     use super::*;
 
     /// A migrated SQLite file (as the product opens it) with a scratch
@@ -280,22 +281,6 @@ mod tests {
         .await
         .unwrap();
         (db, dir)
-    }
-
-    fn insert(id: i64, n: i64) -> sea_orm::sea_query::InsertStatement {
-        Query::insert()
-            .into_table(Alias::new("t"))
-            .columns([Alias::new("id"), Alias::new("n")])
-            .values_panic([id.into(), n.into()])
-            .to_owned()
-    }
-
-    fn bump(id: i64) -> sea_orm::sea_query::UpdateStatement {
-        Query::update()
-            .table(Alias::new("t"))
-            .value(Alias::new("n"), Expr::col(Alias::new("n")).add(1))
-            .and_where(Expr::col(Alias::new("id")).eq(id))
-            .to_owned()
     }
 
     fn batch(statements: &[&dyn Fn(&mut Batch)]) -> Batch {
@@ -336,7 +321,7 @@ mod tests {
             &|b| b.push(&insert(1, 10), 1),
             &|b| b.push(&insert(2, 20), 1),
             // Sees what the statements before it wrote.
-            &|b| b.push(&bump(1), 1),
+            &|b| b.push(&bump(1, 1), 1),
         ]);
         assert!(writer.run(step).await.unwrap());
         assert_eq!(table_t(&db).await, ["1:11", "2:20"]);
@@ -347,7 +332,7 @@ mod tests {
     async fn a_miss_or_a_failure_leaves_nothing_behind() {
         let (db, dir) = file_db().await;
         let writer = Writer::open(&db).await.unwrap().unwrap();
-        let missed = batch(&[&|b| b.push(&insert(1, 10), 1), &|b| b.push(&bump(7), 1)]);
+        let missed = batch(&[&|b| b.push(&insert(1, 10), 1), &|b| b.push(&bump(7, 1), 1)]);
         assert!(!writer.run(missed).await.unwrap());
         let failed = batch(&[
             &|b| b.push(&insert(1, 10), 1),
@@ -421,7 +406,7 @@ mod tests {
             .unwrap();
         let step = tokio::spawn({
             let writer = writer.clone();
-            async move { writer.run(batch(&[&|b| b.push(&bump(1), 1)])).await }
+            async move { writer.run(batch(&[&|b| b.push(&bump(1, 1), 1)])).await }
         });
         // The runtime stays free while the step waits for the lock.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -448,11 +433,11 @@ mod tests {
                 tokio::spawn(async move {
                     if i % 4 == 0 {
                         // The pool writes too, now and then.
-                        db.execute(DbBackend::Sqlite.build(&bump(1)))
+                        db.execute(DbBackend::Sqlite.build(&bump(1, 1)))
                             .await
                             .map(|_| true)
                     } else {
-                        writer.run(batch(&[&|b| b.push(&bump(1), 1)])).await
+                        writer.run(batch(&[&|b| b.push(&bump(1, 1), 1)])).await
                     }
                 })
             })
