@@ -220,6 +220,16 @@ fn local_model(
     get: &impl Fn(&str) -> Option<String>,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<LocalModelSetting> {
+    // Read by the kernels themselves (once, at first use); checked here so
+    // a typo stops the start instead of quietly meaning "the best".
+    if let Some(kernels) = get("EXITON_LOCAL_KERNELS").filter(|v| !v.is_empty())
+        && !matches!(kernels.as_str(), "avx2" | "portable")
+    {
+        bail!(
+            "EXITON_LOCAL_KERNELS must be avx2 or portable (unset: the best kernels \
+             the CPU has), not {kernels:?}"
+        );
+    }
     let chosen = get("EXITON_LOCAL_MODEL").filter(|v| !v.trim().is_empty());
     if chosen.as_deref().map(str::trim) == Some("off") {
         return Ok(LocalModelSetting {
@@ -413,6 +423,13 @@ mod tests {
         );
         assert!((local.repeat_penalty - 1.15).abs() < 1e-6);
 
+        for kernels in ["avx2", "portable", ""] {
+            assert!(
+                cfg(&[("EXITON_LOCAL_KERNELS", kernels)]).is_ok(),
+                "{kernels}"
+            );
+        }
+
         let off = cfg(&[("EXITON_LOCAL_MODEL", "off")]).unwrap();
         assert_eq!(off.local_model.model, None);
         let blank = cfg(&[("EXITON_LOCAL_MODEL", "  ")]).unwrap();
@@ -426,6 +443,8 @@ mod tests {
             ("EXITON_LOCAL_QUEUE", "-1"),
             ("EXITON_LOCAL_REPEAT_PENALTY", "0.5"),
             ("EXITON_LOCAL_REPEAT_PENALTY", "NaN"),
+            ("EXITON_LOCAL_KERNELS", "avx-512"),
+            ("EXITON_LOCAL_KERNELS", "AVX2"),
         ] {
             let err = format!("{:#}", cfg(&[(var, value)]).unwrap_err());
             assert!(err.contains(var), "{var}={value}: {err}");
