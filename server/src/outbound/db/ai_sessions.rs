@@ -281,14 +281,10 @@ fn step_batch(
         batch.push(&add_tokens.into_query(), 1);
     }
     if !invocations.is_empty() {
-        let count = u64::try_from(invocations.len()).unwrap_or(u64::MAX);
-        batch.push(
-            &invocations::Entity::insert_many(invocations).into_query(),
-            count,
-        );
+        batch.push_insert(invocations);
     }
     if let Some(review) = review {
-        batch.push(&review_requests::Entity::insert(review).into_query(), 1);
+        batch.push_insert(vec![review]);
     }
     // Settling and releasing one reservation is one ledger step.
     let ledger = match (step.charge, step.release) {

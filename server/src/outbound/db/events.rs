@@ -28,8 +28,8 @@ use entity::{ai_sessions, bus_cursors, events};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    Statement, TransactionTrait,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -98,8 +98,7 @@ pub(crate) fn push_events(
     }
     // One statement for the lot; rows keep their order, so sequence
     // numbers follow the order the events were given in.
-    let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-    batch.push(&events::Entity::insert_many(rows).into_query(), count);
+    batch.push_insert(rows);
     Ok(())
 }
 
