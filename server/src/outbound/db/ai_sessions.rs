@@ -406,7 +406,17 @@ impl SessionRepository for SeaOrmSessionRepository {
             .map_err(unexpected)?;
         let backend = self.db.get_database_backend();
         let committed = match self.writer().await {
-            Some(writer) => writer.run(step_batch(backend, &step, projects)?).await,
+            Some(writer) => {
+                if step.status.is_none() {
+                    // A step that does not move the session is stored while
+                    // the run goes on (the first round, as the synthesis
+                    // call goes out). The writer holds this thread for the
+                    // SQLite work, so ready tasks go first: the request
+                    // just handed to its connection's task gets on the wire.
+                    tokio::task::yield_now().await;
+                }
+                writer.run(step_batch(backend, &step, projects)?).await
+            }
             None => commit_pooled(&self.db, &step, projects).await?,
         };
         match committed {

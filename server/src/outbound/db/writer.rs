@@ -101,11 +101,6 @@ impl Writer {
     /// # Errors
     /// When a statement, `BEGIN` or `COMMIT` fails; nothing is kept then.
     pub(crate) async fn run(&self, batch: Batch) -> Result<bool, DbErr> {
-        // Ready tasks run first: this call holds the thread for the step's
-        // SQLite work, and a request just handed to its connection's task
-        // (the synthesis, sent while the first round is stored) should be
-        // on the wire before that.
-        tokio::task::yield_now().await;
         let statements = batch.into_statements();
         let mut conn = match self.conn.try_lock() {
             Ok(conn) => conn,
