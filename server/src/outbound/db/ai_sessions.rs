@@ -266,8 +266,21 @@ fn step_batch(
     let (id, at) = (step.session_id, step.at);
     let mut batch = Batch::new(backend);
     if let Some(m) = &step.status {
-        // The status and the token total share one update.
-        batch.push(&status_write(id, m.from, m.to, at, tokens), 1);
+        // The status and the token total share one update. Its
+        // parameters, in the order `status_write` renders them:
+        let terminal = m.to.is_terminal();
+        let mut values: Vec<sea_orm::Value> = vec![m.to.as_str().into()];
+        if tokens != 0 {
+            values.push(tokens.into());
+        }
+        if terminal {
+            values.push(Some(to_db_time(at)).into());
+        }
+        values.extend([id.into(), m.from.as_str().into()]);
+        let variant = u32::from(tokens != 0) | u32::from(terminal) << 1;
+        batch.push_kept(("session status", variant), 1, values, || {
+            status_write(id, m.from, m.to, at, tokens)
+        });
         if let Some(failure) = m.failure {
             batch.push(&failure_write(backend, id, failure), 1);
         }

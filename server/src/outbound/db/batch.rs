@@ -32,13 +32,18 @@ pub(crate) struct Batch {
     statements: Vec<(Statement, Option<u64>)>,
 }
 
-/// What an INSERT's SQL depends on (see [`Batch::push_insert`]).
+/// What a kept statement's SQL depends on, besides the engine.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Shape {
-    entity: TypeId,
-    rows: usize,
-    columns: u128,
-    backend: u8,
+enum Shape {
+    /// An INSERT (see [`Batch::push_insert`]).
+    Insert {
+        entity: TypeId,
+        rows: usize,
+        columns: u128,
+    },
+    /// A statement its caller names, in one of its variants (see
+    /// [`Batch::push_kept`]).
+    Named(&'static str, u32),
 }
 
 /// Which of `row`'s columns are set, one bit each in declaration order.
@@ -51,7 +56,26 @@ fn set_columns<A: ActiveModelTrait>(row: &A) -> u128 {
 
 /// INSERT statements rendered so far, by shape. A handful of entries: the
 /// shapes are the step kinds times the rows a step writes.
-static SHAPES: LazyLock<Mutex<HashMap<Shape, String>>> = LazyLock::new(Default::default);
+static SHAPES: LazyLock<Mutex<HashMap<(Shape, u8), String>>> = LazyLock::new(Default::default);
+
+/// The SQL kept for `shape` on `backend`, rendered by `render` the first
+/// time.
+fn kept_sql(shape: Shape, backend: DbBackend, render: impl FnOnce() -> String) -> String {
+    let key = (shape, backend as u8);
+    let known = SHAPES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .cloned();
+    known.unwrap_or_else(|| {
+        let sql = render();
+        SHAPES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, sql.clone());
+        sql
+    })
+}
 
 impl Batch {
     pub(crate) fn new(backend: DbBackend) -> Self {
@@ -91,29 +115,15 @@ impl Batch {
             let insert = <A::Entity as EntityTrait>::insert_many(rows).into_query();
             return self.push(&insert, u64::try_from(count).unwrap_or(u64::MAX));
         }
-        let key = Shape {
+        let shape = Shape::Insert {
             entity: TypeId::of::<A::Entity>(),
             rows: count,
             columns: mask,
-            backend: self.backend as u8,
         };
-        let known = SHAPES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        let sql = match known {
-            Some(sql) => sql,
-            None => {
-                let insert = <A::Entity as EntityTrait>::insert_many(rows.clone()).into_query();
-                let sql = StatementBuilder::build(&insert, &self.backend).sql;
-                SHAPES
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key, sql.clone());
-                sql
-            }
-        };
+        let sql = kept_sql(shape, self.backend, || {
+            let insert = <A::Entity as EntityTrait>::insert_many(rows.clone()).into_query();
+            StatementBuilder::build(&insert, &self.backend).sql
+        });
         let mut values: Vec<Value> = Vec::with_capacity(count * columns.len());
         for mut row in rows {
             for column in &columns {
@@ -125,6 +135,40 @@ impl Batch {
         self.statements.push((
             Statement::from_sql_and_values(self.backend, sql, Values(values)),
             Some(u64::try_from(count).unwrap_or(u64::MAX)),
+        ));
+    }
+
+    /// Adds the statement `build` makes, which must touch exactly `rows`
+    /// rows, without rendering it: its SQL is kept per `name` and
+    /// `variant` (whatever else changes the SQL) and engine, rendered the
+    /// first time, and `values` are its parameters in the order `build`
+    /// renders them. For the few UPDATEs every session step makes (see
+    /// [`Batch::push_insert`] for why). Debug builds render every time and
+    /// check the SQL and the values, so each shape the test suite plays is
+    /// held to its builder.
+    pub(crate) fn push_kept<S: StatementBuilder>(
+        &mut self,
+        (name, variant): (&'static str, u32),
+        rows: u64,
+        values: Vec<Value>,
+        build: impl Fn() -> S,
+    ) {
+        let backend = self.backend;
+        let sql = kept_sql(Shape::Named(name, variant), backend, || {
+            build().build(&backend).sql
+        });
+        if cfg!(debug_assertions) {
+            let built = build().build(&backend);
+            debug_assert_eq!(built.sql, sql, "{name} ({variant}): SQL");
+            debug_assert_eq!(
+                built.values.map(|v| v.0).unwrap_or_default(),
+                values,
+                "{name} ({variant}): values"
+            );
+        }
+        self.statements.push((
+            Statement::from_sql_and_values(backend, sql, Values(values)),
+            Some(rows),
         ));
     }
 
@@ -305,12 +349,14 @@ pub(super) mod tests {
             sequence: NotSet,
             ..Default::default()
         };
-        let shape = Shape {
-            entity: TypeId::of::<events::Entity>(),
-            rows: 2,
-            columns: set_columns(&some),
-            backend: DbBackend::Sqlite as u8,
-        };
+        let shape = (
+            Shape::Insert {
+                entity: TypeId::of::<events::Entity>(),
+                rows: 2,
+                columns: set_columns(&some),
+            },
+            DbBackend::Sqlite as u8,
+        );
         let mut batch = Batch::new(DbBackend::Sqlite);
         batch.push_insert(vec![some, more]);
         assert_eq!(batch.statements.len(), 1);

@@ -78,69 +78,100 @@ pub(crate) fn push_settlement(
     close: bool,
     now: DateTime<Utc>,
 ) {
-    let mut reservation = reservations::Entity::update_many()
-        .col_expr(
-            reservations::Column::UpdatedAt,
-            Expr::value(to_db_time(now)),
-        )
-        .filter(reservations::Column::Id.eq(id))
-        .filter(reservations::Column::Status.eq("open"));
+    let backend = batch.backend();
+    let reservation = || {
+        let mut update = reservations::Entity::update_many()
+            .col_expr(
+                reservations::Column::UpdatedAt,
+                Expr::value(to_db_time(now)),
+            )
+            .filter(reservations::Column::Id.eq(id))
+            .filter(reservations::Column::Status.eq("open"));
+        if used != 0 {
+            update = update.col_expr(
+                reservations::Column::Settled,
+                Expr::col(reservations::Column::Settled).add(used),
+            );
+        }
+        if close {
+            update = update
+                .col_expr(reservations::Column::Status, Expr::value("closed"))
+                .col_expr(
+                    reservations::Column::ClosedAt,
+                    Expr::value(Some(to_db_time(now))),
+                );
+        }
+        update.into_query()
+    };
+    let month = || {
+        let col = |c: reservations::Column| Expr::col((reservations::Entity, c));
+        let held_raw = col(reservations::Column::Reserved)
+            .sub(col(reservations::Column::Settled))
+            .add(used);
+        let held = Expr::case(Expr::expr(held_raw.clone()).gt(0), held_raw).finally(0);
+        let give_back: SimpleExpr = if close {
+            held.into()
+        } else {
+            Expr::case(Expr::expr(held.clone()).gt(used), used)
+                .finally(held)
+                .into()
+        };
+        let of_reservation = |expr: SimpleExpr| {
+            Query::select()
+                .expr(expr)
+                .from(reservations::Entity)
+                .and_where(col(reservations::Column::Id).eq(id))
+                .to_owned()
+        };
+        let mut month = budgets::Entity::update_many()
+            .col_expr(
+                budgets::Column::UsedThisMonth,
+                Expr::col(budgets::Column::UsedThisMonth).add(used),
+            )
+            .col_expr(
+                budgets::Column::ReservedTokens,
+                Expr::col(budgets::Column::ReservedTokens).sub(SimpleExpr::SubQuery(
+                    None,
+                    Box::new(of_reservation(give_back).into_sub_query_statement()),
+                )),
+            )
+            .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
+            .filter(
+                budgets::Column::Id
+                    .in_subquery(of_reservation(col(reservations::Column::BudgetId).into())),
+            )
+            .into_query();
+        if backend == DbBackend::Sqlite {
+            month.and_where(Expr::cust("changes() = 1"));
+        }
+        month
+    };
+    // The parameters, in the order the statements above render them.
+    let at = || sea_orm::Value::from(to_db_time(now));
+    let mut reservation_values = vec![at()];
     if used != 0 {
-        reservation = reservation.col_expr(
-            reservations::Column::Settled,
-            Expr::col(reservations::Column::Settled).add(used),
-        );
+        reservation_values.push(used.into());
     }
     if close {
-        reservation = reservation
-            .col_expr(reservations::Column::Status, Expr::value("closed"))
-            .col_expr(
-                reservations::Column::ClosedAt,
-                Expr::value(Some(to_db_time(now))),
-            );
+        reservation_values.extend(["closed".into(), Some(to_db_time(now)).into()]);
     }
-    let col = |c: reservations::Column| Expr::col((reservations::Entity, c));
-    let held_raw = col(reservations::Column::Reserved)
-        .sub(col(reservations::Column::Settled))
-        .add(used);
-    let held = Expr::case(Expr::expr(held_raw.clone()).gt(0), held_raw).finally(0);
-    let give_back: SimpleExpr = if close {
-        held.into()
-    } else {
-        Expr::case(Expr::expr(held.clone()).gt(used), used)
-            .finally(held)
-            .into()
-    };
-    let of_reservation = |expr: SimpleExpr| {
-        Query::select()
-            .expr(expr)
-            .from(reservations::Entity)
-            .and_where(col(reservations::Column::Id).eq(id))
-            .to_owned()
-    };
-    let month = budgets::Entity::update_many()
-        .col_expr(
-            budgets::Column::UsedThisMonth,
-            Expr::col(budgets::Column::UsedThisMonth).add(used),
-        )
-        .col_expr(
-            budgets::Column::ReservedTokens,
-            Expr::col(budgets::Column::ReservedTokens).sub(SimpleExpr::SubQuery(
-                None,
-                Box::new(of_reservation(give_back).into_sub_query_statement()),
-            )),
-        )
-        .col_expr(budgets::Column::UpdatedAt, Expr::value(to_db_time(now)))
-        .filter(
-            budgets::Column::Id
-                .in_subquery(of_reservation(col(reservations::Column::BudgetId).into())),
-        );
-    let mut month = month.into_query();
-    if batch.backend() == DbBackend::Sqlite {
-        month.and_where(Expr::cust("changes() = 1"));
+    reservation_values.extend([id.into(), "open".into()]);
+    let held = [used.into(), 0.into(), used.into(), 0.into()];
+    let mut month_values: Vec<sea_orm::Value> = vec![used.into()];
+    month_values.extend(held.clone());
+    if !close {
+        month_values.extend([used.into(), used.into()]);
+        month_values.extend(held);
     }
-    batch.push(&reservation.into_query(), 1);
-    batch.push(&month, 1);
+    month_values.extend([id.into(), at(), id.into()]);
+    let variant = u32::from(used != 0) | u32::from(close) << 1;
+    batch.push_kept(
+        ("settle reservation", variant),
+        1,
+        reservation_values,
+        reservation,
+    );
+    batch.push_kept(("settle month", u32::from(close)), 1, month_values, month);
 }
 
 /// Charges `used` real tokens to an open reservation — up to what it still
