@@ -336,6 +336,32 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_kept_statement_binds_its_values_to_the_kept_sql() {
+        for by in [3, 5] {
+            let mut batch = Batch::new(DbBackend::Sqlite);
+            batch.push_kept(("test bump", 0), 1, vec![by.into(), 1_i64.into()], || {
+                bump(1, by)
+            });
+            let (got, rows) = &batch.statements[0];
+            let expected = StatementBuilder::build(&bump(1, by), &DbBackend::Sqlite);
+            assert_eq!((got, *rows), (&expected, Some(1)));
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "test misordered (0): values")]
+    fn a_kept_statement_whose_values_drift_from_its_builder_is_caught() {
+        let mut batch = Batch::new(DbBackend::Sqlite);
+        batch.push_kept(
+            ("test misordered", 0),
+            1,
+            vec![1_i64.into(), 3_i64.into()],
+            || bump(1, 3),
+        );
+    }
+
+    #[test]
     fn rows_setting_different_columns_are_not_kept() {
         use entity::events;
         use sea_orm::ActiveValue::{NotSet, Set};
