@@ -223,7 +223,7 @@ fn local_model(
     // Read by the kernels themselves (once, at first use); checked here so
     // a typo stops the start instead of quietly meaning "the best".
     if let Some(kernels) = get("EXITON_LOCAL_KERNELS").filter(|v| !v.is_empty())
-        && !matches!(kernels.as_str(), "avx2" | "portable")
+        && crate::outbound::ai::local::quant::Isa::named(&kernels).is_none()
     {
         bail!(
             "EXITON_LOCAL_KERNELS must be avx2 or portable (unset: the best kernels \

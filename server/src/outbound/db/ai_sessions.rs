@@ -178,6 +178,30 @@ fn status_write(
     update.into_query()
 }
 
+/// [`status_write`] as a kept statement of `batch` (see
+/// `Batch::push_kept`), its parameters listed in the order it renders them.
+fn push_status(
+    batch: &mut Batch,
+    id: Uuid,
+    (from, to): (SessionStatus, SessionStatus),
+    at: DateTime<Utc>,
+    add_tokens: i64,
+) {
+    let terminal = to.is_terminal();
+    let mut values: Vec<sea_orm::Value> = vec![to.as_str().into()];
+    if add_tokens != 0 {
+        values.push(add_tokens.into());
+    }
+    if terminal {
+        values.push(Some(to_db_time(at)).into());
+    }
+    values.extend([id.into(), from.as_str().into()]);
+    let variant = u32::from(add_tokens != 0) | u32::from(terminal) << 1;
+    batch.push_kept(("session status", variant), 1, values, || {
+        status_write(id, from, to, at, add_tokens)
+    });
+}
+
 /// Moves session `id` from `from` to `to` if it is still in `from`, adding
 /// `add_tokens` to its total; answers the rows touched (0 or 1). `patch`
 /// sets keys of the metadata (a failure reason, a new reservation); a
@@ -266,21 +290,8 @@ fn step_batch(
     let (id, at) = (step.session_id, step.at);
     let mut batch = Batch::new(backend);
     if let Some(m) = &step.status {
-        // The status and the token total share one update. Its
-        // parameters, in the order `status_write` renders them:
-        let terminal = m.to.is_terminal();
-        let mut values: Vec<sea_orm::Value> = vec![m.to.as_str().into()];
-        if tokens != 0 {
-            values.push(tokens.into());
-        }
-        if terminal {
-            values.push(Some(to_db_time(at)).into());
-        }
-        values.extend([id.into(), m.from.as_str().into()]);
-        let variant = u32::from(tokens != 0) | u32::from(terminal) << 1;
-        batch.push_kept(("session status", variant), 1, values, || {
-            status_write(id, m.from, m.to, at, tokens)
-        });
+        // The status and the token total share one update.
+        push_status(&mut batch, id, (m.from, m.to), at, tokens);
         if let Some(failure) = m.failure {
             batch.push(&failure_write(backend, id, failure), 1);
         }

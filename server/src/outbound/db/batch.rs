@@ -54,27 +54,19 @@ fn set_columns<A: ActiveModelTrait>(row: &A) -> u128 {
         .fold(0, |mask, (i, _)| mask | 1 << i.min(127))
 }
 
-/// INSERT statements rendered so far, by shape. A handful of entries: the
-/// shapes are the step kinds times the rows a step writes.
+/// Statements rendered so far, by shape and engine. A handful of entries:
+/// the shapes are the step kinds times the rows a step writes.
 static SHAPES: LazyLock<Mutex<HashMap<(Shape, u8), String>>> = LazyLock::new(Default::default);
 
 /// The SQL kept for `shape` on `backend`, rendered by `render` the first
 /// time.
 fn kept_sql(shape: Shape, backend: DbBackend, render: impl FnOnce() -> String) -> String {
-    let key = (shape, backend as u8);
-    let known = SHAPES
+    SHAPES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-        .cloned();
-    known.unwrap_or_else(|| {
-        let sql = render();
-        SHAPES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, sql.clone());
-        sql
-    })
+        .entry((shape, backend as u8))
+        .or_insert_with(render)
+        .clone()
 }
 
 impl Batch {
@@ -107,13 +99,14 @@ impl Batch {
     /// same SQL and values.)
     pub(crate) fn push_insert<A: ActiveModelTrait>(&mut self, rows: Vec<A>) {
         let count = rows.len();
+        let touched = u64::try_from(count).unwrap_or(u64::MAX);
         let columns: Vec<<A::Entity as EntityTrait>::Column> =
             <A::Entity as EntityTrait>::Column::iter().collect();
         let mask = rows.first().map_or(0, set_columns);
         if count == 0 || columns.len() > 128 || rows.iter().any(|r| set_columns(r) != mask) {
             // Not a shape worth keeping: sea-query as usual.
             let insert = <A::Entity as EntityTrait>::insert_many(rows).into_query();
-            return self.push(&insert, u64::try_from(count).unwrap_or(u64::MAX));
+            return self.push(&insert, touched);
         }
         let shape = Shape::Insert {
             entity: TypeId::of::<A::Entity>(),
@@ -134,7 +127,7 @@ impl Batch {
         }
         self.statements.push((
             Statement::from_sql_and_values(self.backend, sql, Values(values)),
-            Some(u64::try_from(count).unwrap_or(u64::MAX)),
+            Some(touched),
         ));
     }
 

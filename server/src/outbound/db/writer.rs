@@ -4,9 +4,8 @@
 //! the step's statements and `COMMIT` are three hand-offs there and back.
 //! After an agent's call the connection's thread has slept for as long as
 //! the provider took, and on a machine whose idle cores halt (a VM without
-//! halt polling, a laptop on battery) waking it costs more than the SQLite
-//! work itself: about 0.2 ms per hand-off, against some 0.1 ms for a whole
-//! session step in SQLite. A [`Writer`] therefore keeps one connection of
+//! halt polling, a laptop on battery) waking it costs about 0.2 ms a
+//! hand-off, as much as the SQLite work of a whole session step. A [`Writer`] therefore keeps one connection of
 //! its own to the same database file and runs a step — `BEGIN IMMEDIATE`,
 //! the statements, `COMMIT` — right where it is asked, as one short
 //! synchronous call: no hand-off at all, and nothing to cancel half-way (a
@@ -102,23 +101,17 @@ impl Writer {
     /// When a statement, `BEGIN` or `COMMIT` fails; nothing is kept then.
     pub(crate) async fn run(&self, batch: Batch) -> Result<bool, DbErr> {
         let statements = batch.into_statements();
-        let mut conn = match self.conn.try_lock() {
-            Ok(conn) => conn,
-            Err(_) => self.conn.lock().await,
-        };
+        // Owned, so a step that must wait for the write lock keeps the
+        // connection on its way to the blocking thread.
+        let mut conn: OwnedMutexGuard<Connection> = self.conn.clone().lock_owned().await;
         if let Attempt::Done(result) = attempt(&mut conn, &statements, false) {
             return result;
         }
-        drop(conn);
-        let conn: OwnedMutexGuard<Connection> = self.conn.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn;
-            match attempt(&mut conn, &statements, true) {
-                Attempt::Done(result) => result,
-                Attempt::Busy => Err(DbErr::Custom(
-                    "the database stayed locked past the busy timeout".into(),
-                )),
-            }
+        tokio::task::spawn_blocking(move || match attempt(&mut conn, &statements, true) {
+            Attempt::Done(result) => result,
+            Attempt::Busy => Err(DbErr::Custom(
+                "the database stayed locked past the busy timeout".into(),
+            )),
         })
         .await
         .map_err(|e| DbErr::Custom(format!("a blocking database task failed: {e}")))?

@@ -211,6 +211,16 @@ impl Isa {
         }
     }
 
+    /// The kernel set `EXITON_LOCAL_KERNELS` may ask for by `name`
+    /// (`avx2`, `portable`); `None` for any other name.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "portable" => Some(Self::Portable),
+            "avx2" => Some(Self::Avx2),
+            _ => None,
+        }
+    }
+
     /// The kernels in use: the best available, unless
     /// `EXITON_LOCAL_KERNELS` (`avx2`, `portable`) asks for a slower set to
     /// compare against. Read once.
@@ -218,11 +228,10 @@ impl Isa {
         static CURRENT: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
         *CURRENT.get_or_init(|| {
             let best = Self::detect();
-            let wanted = match std::env::var("EXITON_LOCAL_KERNELS").as_deref() {
-                Ok("portable") => Self::Portable,
-                Ok("avx2") => Self::Avx2,
-                _ => best,
-            };
+            let wanted = std::env::var("EXITON_LOCAL_KERNELS")
+                .ok()
+                .and_then(|name| Self::named(&name))
+                .unwrap_or(best);
             if wanted.supported() { wanted } else { best }
         })
     }
