@@ -26,6 +26,23 @@ use super::{
 #[async_trait]
 pub trait Sleeper: Send + Sync {
     async fn sleep(&self, duration: Duration);
+
+    /// Lets the tasks that are ready run before this one goes on — a
+    /// request just handed to its connection gets written first. By
+    /// default one pause that wakes itself; a runtime may do better (tokio
+    /// runs every ready task first).
+    async fn yield_now(&self) {
+        let mut paused = false;
+        std::future::poll_fn(|cx| {
+            if paused {
+                return std::task::Poll::Ready(());
+            }
+            paused = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+    }
 }
 
 /// One step of a fallback chain: a provider and the model locked for it.

@@ -252,10 +252,30 @@ impl Hit {
     }
 }
 
-type LineMatcher = fn(&str, &str) -> Option<Hit>;
+/// One line as the matchers see it, split once for all of them: the
+/// original, its ASCII-lowercased copy (same byte offsets), its words and
+/// its shell commands (of the lowercased line).
+struct Line<'a> {
+    orig: &'a str,
+    lower: &'a str,
+    words: Vec<(usize, &'a str)>,
+    commands: Vec<Vec<(usize, &'a str)>>,
+}
 
-/// The line matchers by kind; each gets the original and the ASCII-lowercased
-/// line (same byte offsets).
+impl<'a> Line<'a> {
+    fn new(orig: &'a str, lower: &'a str) -> Self {
+        Self {
+            orig,
+            lower,
+            words: words(lower),
+            commands: commands(lower),
+        }
+    }
+}
+
+type LineMatcher = fn(&Line<'_>) -> Option<Hit>;
+
+/// The line matchers by kind.
 const LINE_MATCHERS: &[(FlagKind, LineMatcher)] = &[
     (FlagKind::RecursiveDelete, recursive_delete),
     (FlagKind::ForcePush, force_push),
@@ -295,8 +315,9 @@ pub fn scan(output: &str) -> Vec<SafetyFlag> {
             env_fence = in_fence && is_env_info(fence.trim_start_matches(['`', '~']));
             continue;
         }
+        let split = Line::new(line, &lower);
         for (kind, matcher) in LINE_MATCHERS {
-            if let Some(hit) = matcher(line, &lower) {
+            if let Some(hit) = matcher(&split) {
                 push(*kind, i + 1, line, hit);
             }
         }
@@ -390,13 +411,9 @@ fn is_wrapper(c: char) -> bool {
 /// Whitespace-separated shell tokens with wrappers trimmed, and offsets.
 fn tokens(s: &str, base: usize) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
-    let mut i = 0;
     for part in s.split_whitespace() {
-        let Some(found) = s[i..].find(part) else {
-            continue;
-        };
-        let start = i + found;
-        i = start + part.len();
+        // `part` is a slice of `s`: its offset is where it starts in memory.
+        let start = part.as_ptr() as usize - s.as_ptr() as usize;
         let trimmed = part.trim_start_matches(is_wrapper);
         let lead = part.len() - trimmed.len();
         let trimmed = trimmed.trim_end_matches(is_wrapper);
@@ -483,8 +500,9 @@ fn statement_end(lower: &str, at: usize) -> usize {
 
 // ── shell and code matchers (one line each) ────────────────────────────
 
-fn recursive_delete(_orig: &str, lower: &str) -> Option<Hit> {
-    for cmd in commands(lower) {
+fn recursive_delete(line: &Line<'_>) -> Option<Hit> {
+    let lower = line.lower;
+    for cmd in &line.commands {
         for (k, &(at, t)) in cmd.iter().enumerate() {
             let args = &cmd[k + 1..];
             let flagged = match t {
@@ -502,6 +520,11 @@ fn recursive_delete(_orig: &str, lower: &str) -> Option<Hit> {
                 return Some(Hit::at(at));
             }
         }
+    }
+    // Every library call below spells "rm", "rimraf" or "remove_dir_all":
+    // most lines are ruled out by one search instead of nine.
+    if !(lower.contains("rm") || lower.contains("remove_dir_all") || lower.contains("rimraf")) {
+        return None;
     }
     contains_any(
         lower,
@@ -521,8 +544,8 @@ fn recursive_delete(_orig: &str, lower: &str) -> Option<Hit> {
     .map(Hit::at)
 }
 
-fn force_push(_orig: &str, lower: &str) -> Option<Hit> {
-    for cmd in commands(lower) {
+fn force_push(line: &Line<'_>) -> Option<Hit> {
+    for cmd in &line.commands {
         let Some(g) = cmd.iter().position(|(_, t)| *t == "git") else {
             continue;
         };
@@ -538,23 +561,23 @@ fn force_push(_orig: &str, lower: &str) -> Option<Hit> {
             return Some(Hit::at(cmd[g].0));
         }
     }
-    let ws = words(lower);
-    ws.windows(2)
+    line.words
+        .windows(2)
         .find(|w| w[0].1 == "force" && matches!(w[1].1, "push" | "pushed" | "pushing"))
         .map(|w| Hit::at(w[0].0))
 }
 
 const PROD: &[&str] = &["prod", "production", "prd"];
 
-fn production_deploy(_orig: &str, lower: &str) -> Option<Hit> {
-    let ws = words(lower);
-    let prod = has_word(&ws, PROD);
+fn production_deploy(line: &Line<'_>) -> Option<Hit> {
+    let ws = &line.words;
+    let prod = has_word(ws, PROD);
     if prod.is_some()
-        && let Some(at) = has_prefix_word(&ws, &["deploy", "releas", "rollout", "promot"])
+        && let Some(at) = has_prefix_word(ws, &["deploy", "releas", "rollout", "promot"])
     {
         return Some(Hit::at(at));
     }
-    for cmd in commands(lower) {
+    for cmd in &line.commands {
         let toks: Vec<&str> = cmd.iter().map(|(_, t)| *t).collect();
         let tool_at = |name: &str| cmd.iter().find(|(_, t)| *t == name).map(|(o, _)| *o);
         if let Some(at) = tool_at("terraform").or_else(|| tool_at("tofu"))
@@ -593,10 +616,10 @@ fn production_deploy(_orig: &str, lower: &str) -> Option<Hit> {
     None
 }
 
-fn payments(_orig: &str, lower: &str) -> Option<Hit> {
-    let ws = words(lower);
+fn payments(line: &Line<'_>) -> Option<Hit> {
+    let (lower, ws) = (line.lower, &line.words);
     if let Some(at) = has_word(
-        &ws,
+        ws,
         &[
             "stripe",
             "paypal",
@@ -613,9 +636,9 @@ fn payments(_orig: &str, lower: &str) -> Option<Hit> {
     ) {
         return Some(Hit::at(at));
     }
-    if let Some(at) = has_word(&ws, &["charge", "charges", "charged", "charging"]) {
+    if let Some(at) = has_word(ws, &["charge", "charges", "charged", "charging"]) {
         let money = has_word(
-            &ws,
+            ws,
             &[
                 "payment", "payments", "card", "amount", "customer", "invoice", "invoices",
                 "price", "currency", "usd", "eur", "cents",
@@ -625,9 +648,9 @@ fn payments(_orig: &str, lower: &str) -> Option<Hit> {
             return Some(Hit::at(at));
         }
     }
-    if let Some(at) = has_word(&ws, &["subscription", "subscriptions"]) {
+    if let Some(at) = has_word(ws, &["subscription", "subscriptions"]) {
         let change = has_prefix_word(
-            &ws,
+            ws,
             &[
                 "cancel", "updat", "upgrad", "downgrad", "chang", "modif", "delet", "creat",
                 "pause", "resum",
@@ -642,7 +665,8 @@ fn payments(_orig: &str, lower: &str) -> Option<Hit> {
 
 /// Known credential formats: AWS access keys, private key blocks, OpenAI /
 /// Anthropic `sk-` keys and GitHub tokens.
-fn secret_token(orig: &str, _lower: &str) -> Option<Hit> {
+fn secret_token(line: &Line<'_>) -> Option<Hit> {
+    let orig = line.orig;
     for (at, _) in orig.match_indices("AKIA") {
         let key = orig.as_bytes().get(at + 4..at + 20);
         if key.is_some_and(|k| {
@@ -726,7 +750,8 @@ fn is_placeholder(value: &str) -> bool {
 /// says credential, assigned a literal. Unquoted values count only in
 /// `.env` style (`UPPER_CASE=value`), where they are literals; elsewhere they
 /// are variables or types (`password: String`).
-fn secret_assignment(orig: &str, _lower: &str) -> Option<Hit> {
+fn secret_assignment(line: &Line<'_>) -> Option<Hit> {
+    let orig = line.orig;
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let mut i = 0;
     while i < orig.len() {
@@ -831,9 +856,9 @@ const SHELLS: &[&str] = &[
     "sh", "bash", "zsh", "ksh", "dash", "fish", "python", "python3", "perl", "ruby", "node",
 ];
 
-fn privilege_escalation(_orig: &str, lower: &str) -> Option<Hit> {
-    let ws = words(lower);
-    if let Some(at) = has_word(&ws, &["sudo", "doas"]) {
+fn privilege_escalation(line: &Line<'_>) -> Option<Hit> {
+    let (lower, ws) = (line.lower, &line.words);
+    if let Some(at) = has_word(ws, &["sudo", "doas"]) {
         return Some(Hit::at(at));
     }
     if let Some(at) = lower.find("chmod")
@@ -842,7 +867,7 @@ fn privilege_escalation(_orig: &str, lower: &str) -> Option<Hit> {
         return Some(Hit::at(at));
     }
     // A download piped into an interpreter runs whatever the server sends.
-    let fetch = has_word(&ws, &["curl", "wget", "iwr", "irm"])?;
+    let fetch = has_word(ws, &["curl", "wget", "iwr", "irm"])?;
     for (pipe, _) in lower.match_indices('|') {
         if pipe < fetch || lower[pipe + 1..].starts_with('|') || lower[..pipe].ends_with('|') {
             continue;
@@ -860,15 +885,15 @@ fn privilege_escalation(_orig: &str, lower: &str) -> Option<Hit> {
     let substituted = ["<(curl", "<(wget", "$(curl", "$(wget"]
         .iter()
         .any(|s| lower.contains(s));
-    let shell = has_word(&ws, SHELLS).is_some();
+    let shell = has_word(ws, SHELLS).is_some();
     (substituted && shell).then_some(Hit::at(fetch))
 }
 
-fn security_bypass(_orig: &str, lower: &str) -> Option<Hit> {
-    let ws = words(lower);
-    if let Some(at) = has_prefix_word(&ws, &["bypass", "disabl", "circumvent"]) {
+fn security_bypass(line: &Line<'_>) -> Option<Hit> {
+    let (lower, ws) = (line.lower, &line.words);
+    if let Some(at) = has_prefix_word(ws, &["bypass", "disabl", "circumvent"]) {
         let target = has_word(
-            &ws,
+            ws,
             &[
                 "authentication",
                 "auth",
@@ -893,7 +918,7 @@ fn security_bypass(_orig: &str, lower: &str) -> Option<Hit> {
         }
     }
     if let Some(at) = has_word(
-        &ws,
+        ws,
         &["exfiltrate", "exfiltrating", "exfiltration", "keylogger"],
     ) {
         return Some(Hit::at(at));

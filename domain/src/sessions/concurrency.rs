@@ -1,11 +1,14 @@
 //! The combinators the conductor needs, without a runtime dependency:
 //! `join` and `join_all` run the band's agents concurrently and wait for
-//! every one (allSettled: one failing never cancels the others), and
-//! `with_deadline` gives an agent a time limit using the `Sleeper` port.
+//! every one (allSettled: one failing never cancels the others),
+//! `with_deadline` gives an agent a time limit using the `Sleeper` port, and
+//! a [`Signal`] lets one of them wait for a point in another.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::band::Sleeper;
@@ -84,8 +87,53 @@ pub async fn with_deadline<F: Future>(
     .await
 }
 
+/// A flag raised once, which futures can wait for: one branch of a
+/// [`join`] marks a point it has reached, another waits for it.
+#[derive(Debug, Default)]
+pub struct Signal {
+    raised: AtomicBool,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl Signal {
+    /// Raises the flag and wakes whoever waits for it.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        let waiters =
+            std::mem::take(&mut *self.waiters.lock().unwrap_or_else(PoisonError::into_inner));
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether the flag is up.
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the flag is raised (at once if it is).
+    pub async fn raised(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_raised() {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+            // Checked again under the lock: a raise in between has either
+            // seen this waker or set the flag before we look.
+            if self.is_raised() {
+                return Poll::Ready(());
+            }
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -160,6 +208,65 @@ mod tests {
             }),
         ];
         assert_eq!(join_all(jobs).await, [Ok(1), Err("provider down"), Ok(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_signal_lets_one_branch_wait_for_a_point_in_another() {
+        let signal = Signal::default();
+        let order = Mutex::new(Vec::new());
+        let waiter = async {
+            signal.raised().await;
+            order.lock().unwrap().push("waiter");
+        };
+        let raiser = async {
+            order.lock().unwrap().push("before");
+            tokio::task::yield_now().await;
+            signal.raise();
+            order.lock().unwrap().push("raised");
+        };
+        join(waiter, raiser).await;
+        assert_eq!(*order.lock().unwrap(), ["before", "raised", "waiter"]);
+        // Raised already: no wait.
+        signal.raised().await;
+        assert!(signal.is_raised());
+    }
+
+    /// A sleeper that keeps the port's own `yield_now`.
+    struct PlainSleeper;
+
+    #[async_trait]
+    impl Sleeper for PlainSleeper {
+        async fn sleep(&self, _duration: Duration) {}
+    }
+
+    #[tokio::test]
+    async fn yielding_lets_the_other_branch_go_first() {
+        let order = Mutex::new(Vec::new());
+        let yielding = async {
+            PlainSleeper.yield_now().await;
+            order.lock().unwrap().push("after the yield");
+        };
+        let other = async {
+            order.lock().unwrap().push("other");
+        };
+        join(yielding, other).await;
+        assert_eq!(*order.lock().unwrap(), ["other", "after the yield"]);
+    }
+
+    #[tokio::test]
+    async fn a_signal_wakes_a_waiter_in_another_task() {
+        let signal = Arc::new(Signal::default());
+        let waiting = tokio::spawn({
+            let signal = signal.clone();
+            async move { signal.raised().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        signal.raise();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]

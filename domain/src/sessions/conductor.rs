@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::concurrency::join;
+use super::concurrency::{Signal, join};
 use super::gate::{self, Assessment, GateDecision, ReviewReason};
 use super::plan::{Pool, TokenPlan};
 use super::prompts::{self, PromptContext};
@@ -405,6 +405,7 @@ impl Conductor {
         };
         // Each output is scored as soon as what it needs is in: the
         // designer's while the reviewer is still at work.
+        let reviewer_asked = Signal::default();
         let coder_then_reviewer = async {
             let coder = self
                 .call(
@@ -418,6 +419,7 @@ impl Conductor {
                 Some(output) => prompts::review_prompt(&ctx, &job.plan.pass_on(output)),
                 None => prompts::agent_prompt(AgentRole::Reviewer, &ctx),
             };
+            reviewer_asked.raise();
             let reviewer = self.call(job, pool, AgentRole::Reviewer, prompt).await;
             let review = score(&reviewer, None);
             let verdict = review
@@ -429,6 +431,10 @@ impl Conductor {
             ([coder, reviewer], [coded, review])
         };
         let designer = async {
+            // The coder's request goes out first: it heads the critical
+            // path, and building the designer's in the same turn of the
+            // runtime held it back.
+            self.sleeper.yield_now().await;
             let run = self
                 .call(
                     job,
@@ -437,6 +443,12 @@ impl Conductor {
                     prompts::agent_prompt(AgentRole::Designer, &ctx),
                 )
                 .await;
+            // The designer's answer often lands with the coder's: score it
+            // once the reviewer's request is on the wire, never before, so
+            // it does not hold up the critical path (coder → reviewer →
+            // synthesis).
+            reviewer_asked.raised().await;
+            self.sleeper.yield_now().await;
             let scored = score(&run, None);
             (run, scored)
         };
@@ -504,13 +516,22 @@ impl Conductor {
             }
             GateDecision::Synthesize { .. } => {
                 // The first round is stored while the conductor plays, so
-                // its bookkeeping stays off the critical path.
-                let stored = self.store(job, &invocations, &events);
+                // its bookkeeping stays off the critical path — a moment
+                // after the request went out, not right after: a vendor on
+                // this machine (a local model server) must get the CPU to
+                // take the request, and the OS tends to queue it behind the
+                // thread that woke it, so SQLite work right after the send
+                // held the request back by its whole length (0.4 ms in the
+                // bench). A millisecond is nothing to a call of seconds.
+                let stored = async {
+                    self.sleeper.sleep(STORE_AFTER_SEND).await;
+                    self.store(job, &invocations, &events).await
+                };
                 let outputs: Vec<(AgentRole, &str)> =
                     passed.iter().map(|(r, t)| (*r, t.as_str())).collect();
                 let prompt = prompts::synthesis_prompt(&ctx, &outputs);
-                // The call is polled first, so its request is on the wire
-                // before the store spends any time preparing rows.
+                // The call is polled first, so its request is on its way
+                // before the store starts.
                 let (synthesis, stored) =
                     join(self.call(job, pool, AgentRole::Conductor, prompt), stored).await;
                 stored?;
@@ -960,6 +981,10 @@ enum Finish {
 fn tokens_of(invocations: &[AgentInvocation]) -> i64 {
     invocations.iter().map(|i| i.tokens_used).sum()
 }
+
+/// How long after the synthesis request went out the first round is
+/// stored (see `play`).
+const STORE_AFTER_SEND: Duration = Duration::from_millis(1);
 
 /// Sampling temperature per role: exact for code and review, freer for design.
 fn temperature(role: AgentRole) -> f32 {

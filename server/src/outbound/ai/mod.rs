@@ -85,4 +85,8 @@ impl Sleeper for TokioSleeper {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    async fn yield_now(&self) {
+        tokio::task::yield_now().await;
+    }
 }

@@ -46,11 +46,13 @@ enum Shape {
     Named(&'static str, u32),
 }
 
-/// Which of `row`'s columns are set, one bit each in declaration order.
+/// Which of `row`'s columns hold a value (set or unchanged: what an INSERT
+/// writes), one bit each in declaration order. `is_not_set` rather than
+/// `get`, which clones the value — a prompt, a JSON tree — to look at it.
 fn set_columns<A: ActiveModelTrait>(row: &A) -> u128 {
     <A::Entity as EntityTrait>::Column::iter()
         .enumerate()
-        .filter(|(_, c)| row.get(*c).is_set())
+        .filter(|(_, c)| !row.is_not_set(*c))
         .fold(0, |mask, (i, _)| mask | 1 << i.min(127))
 }
 
