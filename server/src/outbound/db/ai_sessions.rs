@@ -430,17 +430,9 @@ impl SessionRepository for SeaOrmSessionRepository {
             .map_err(unexpected)?;
         let backend = self.db.get_database_backend();
         let committed = match self.writer().await {
-            Some(writer) => {
-                if step.status.is_none() {
-                    // A step that does not move the session is stored while
-                    // the run goes on (the first round, as the synthesis
-                    // call goes out). The writer holds this thread for the
-                    // SQLite work, so ready tasks go first: the request
-                    // just handed to its connection's task gets on the wire.
-                    tokio::task::yield_now().await;
-                }
-                writer.run(step_batch(backend, &step, projects)?).await
-            }
+            // The conductor decides when a step runs (the first round only
+            // once the synthesis request is out); the writer runs it at once.
+            Some(writer) => writer.run(step_batch(backend, &step, projects)?).await,
             None => commit_pooled(&self.db, &step, projects).await?,
         };
         match committed {
