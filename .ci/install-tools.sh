@@ -15,12 +15,41 @@ with_browser=false
 
 log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
 
+# Build tools need no link-time optimisation: their speed never shows in a
+# build (they mostly wait for rustc), while LTO with one codegen unit is most
+# of a fresh machine's first run. Applies to these installs only, never to
+# EXITON's own profiles. Progress goes to the log; a ticker shows it is alive.
+tool_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_DEBUG=false cargo install "$@"
+}
+
+# Runs "$@" while printing, every 30 s, how long it has taken against an
+# estimate (a long compile is otherwise silent: its log goes to a file).
+with_progress() {
+  local label=$1 estimate=$2
+  shift 2
+  local start=$SECONDS
+  "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null || break
+    local spent=$((SECONDS - start))
+    log "$label: $((spent / 60)) min $((spent % 60)) s so far, about $((estimate / 60)) min in all"
+  done
+  local rc=0
+  wait "$pid" || rc=$?
+  log "$label: done in $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s"
+  return $rc
+}
+
 # Installs a crate whose published lockfile pins something this toolchain or
 # registry cannot use: let the first install fail (it unpacks the source), then
 # re-pin one package and install from the patched copy.
 install_patched() {
   local crate=$1 version=$2 pkg=$3 precise=$4
-  if cargo install "$crate" --version "$version" --locked >/tmp/install-$crate.log 2>&1; then
+  if tool_install "$crate" --version "$version" --locked >/tmp/install-$crate.log 2>&1; then
     return 0
   fi
   local src
@@ -37,7 +66,7 @@ install_patched() {
   # The build directory is removed afterwards: on a CI machine every
   # gigabyte left behind is one the test build cannot use.
   local rc=0
-  (cd "$work/$crate-$version" && cargo update -p "$pkg" --precise "$precise" && cargo install --path . --locked) || rc=$?
+  (cd "$work/$crate-$version" && cargo update -p "$pkg" --precise "$precise" && tool_install --path . --locked) || rc=$?
   rm -rf "$work"
   return $rc
 }
@@ -48,13 +77,13 @@ if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
 fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes)"
-  install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION"
+  with_progress "cargo-leptos" 300 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+  with_progress "wasm-bindgen-cli" 90 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
 fi
 
 if $with_browser && ! command -v chromium >/dev/null 2>&1; then

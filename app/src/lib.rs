@@ -11,7 +11,7 @@ mod components;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -34,7 +34,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options=options.clone() />
+                // The bundle's CSS under its hashed name (cargo-leptos
+                // `hash-files`), so it can be cached for good.
+                <HashedStylesheet options id="leptos" />
                 <MetaTags />
             </head>
             <body class="min-h-screen bg-ink-950 text-slate-100 antialiased">
@@ -55,7 +58,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/exiton.css" />
         <Title text="EXITON" />
         <Router>
             <main>

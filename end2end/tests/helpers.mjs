@@ -45,12 +45,37 @@ after(async () => {
   if (browserPromise) await (await browserPromise).close();
 });
 
-/** A fresh browser context (its own cookie jar) aimed at the app. */
-export async function newContext(options = {}) {
+/**
+ * A fresh browser context (its own cookie jar) aimed at the app. Every page
+ * opened in it records its uncaught errors and console errors in
+ * `context.browserErrors` (`e2e` fails the test on any); messages matching
+ * one of `allowErrors` (regular expressions) are expected by the test and
+ * not recorded.
+ */
+export async function newContext({ allowErrors = [], ...options } = {}) {
   const context = await (await browser()).newContext({ baseURL: BASE, ...options });
   context.setDefaultTimeout(20_000);
   context.setDefaultNavigationTimeout(30_000);
+  context.browserErrors = [];
+  const record = (page, kind, text) => {
+    if (allowErrors.some((re) => re.test(text))) return;
+    context.browserErrors.push(`${kind} on ${page.url()}: ${text}`);
+  };
+  context.on('page', (page) => {
+    page.on('pageerror', (error) => record(page, 'page error', `${error.message}\n${error.stack ?? ''}`));
+    page.on('console', (message) => {
+      if (message.type() !== 'error') return;
+      const where = message.location()?.url ? ` (${message.location().url})` : '';
+      record(page, 'console error', `${message.text()}${where}`);
+    });
+  });
   return context;
+}
+
+/** Fails when any page of `contexts` raised an error or logged one. */
+export function assertNoBrowserErrors(contexts) {
+  const errors = contexts.flatMap((c) => c.browserErrors ?? []);
+  assert.deepEqual(errors, [], `the browser reported errors:\n${errors.join('\n')}`);
 }
 
 /** A cookie-keeping HTTP client outside any browser, for seeding data. */
@@ -60,7 +85,9 @@ export function newApiClient() {
 
 /**
  * A test with its own browser contexts: `open(options)` makes one, and all
- * are closed afterwards. On failure every open page is screenshotted to
+ * are closed afterwards. Any page error or console error in them fails the
+ * test (after its own assertions; see `newContext` for `allowErrors`). On
+ * failure every open page is screenshotted to
  * `screenshots/failed-<test>-<n>.png` before the error is rethrown.
  */
 export function e2e(name, fn, { timeout = 90_000 } = {}) {
@@ -73,6 +100,7 @@ export function e2e(name, fn, { timeout = 90_000 } = {}) {
     };
     try {
       await fn({ t, open });
+      assertNoBrowserErrors(contexts);
     } catch (error) {
       const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
       let n = 0;

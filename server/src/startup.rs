@@ -28,7 +28,7 @@ use crate::config::{Config, redact_url};
 use crate::inbound::api;
 use crate::inbound::csrf::{self, CsrfPolicy};
 use crate::inbound::live::LiveHub;
-use crate::inbound::request_context;
+use crate::inbound::{request_context, static_files};
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
@@ -191,7 +191,7 @@ pub fn router_with(
             },
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
-        .with_state(leptos_options);
+        .with_state(leptos_options.clone());
 
     let sessions = SessionManagerLayer::new(SeaOrmSessionStore::new(db))
         .with_name(SESSION_COOKIE)
@@ -207,7 +207,9 @@ pub fn router_with(
     let request_id = HeaderName::from_static("x-request-id");
 
     api::router(state, config.max_body_bytes)
+        .merge(static_files::bundle(&leptos_options))
         .merge(ui)
+        .layer(static_files::compression())
         .layer(axum::middleware::from_fn_with_state(csrf_policy, csrf::guard))
         .layer(axum::middleware::from_fn(request_context::scope))
         .layer(sessions)

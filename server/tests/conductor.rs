@@ -15,7 +15,9 @@ use band_rig::*;
 use chrono::Utc;
 use domain::band::{AgentRole, ProviderError, ProviderKind};
 use domain::events::DomainEvent;
-use domain::sessions::{ReviewKind, ReviewReason, ReviewStatus, SessionStatus};
+use domain::sessions::{
+    ConductorError, Lineup, ReviewKind, ReviewReason, ReviewStatus, SessionStatus,
+};
 use server::outbound::db::read_events;
 use uuid::Uuid;
 
@@ -547,5 +549,74 @@ backends!(
             })
             .count();
         assert_eq!(failed_events, 1);
+    }
+);
+
+backends!(
+    a_lineup_binds_providers_for_one_session_only,
+    |url: String| async move {
+        let claude = Scripted::good(ProviderKind::Claude);
+        let gpt = Scripted::good(ProviderKind::Gpt);
+        let rig = rig(&url, vec![claude.clone(), gpt.clone()]).await;
+        // By default Claude codes and reviews; this session binds GPT to both
+        // and leaves the designer to the default order.
+        let lineup = Lineup {
+            coder: Some(ProviderKind::Gpt),
+            reviewer: Some(ProviderKind::Gpt),
+            designer: None,
+        };
+        let started = rig
+            .conductor
+            .start_with(rig.user, rig.task, intent(), lineup)
+            .await
+            .unwrap();
+        rig.conductor.run(started.job).await.unwrap();
+        let (_, calls, _) = rig
+            .conductor
+            .session(rig.user, started.session.id)
+            .await
+            .unwrap();
+        let agent = |role| calls.iter().find(|c| c.role == role).unwrap().agent;
+        assert_eq!(agent(AgentRole::Coder), ProviderKind::Gpt);
+        assert_eq!(agent(AgentRole::Reviewer), ProviderKind::Gpt);
+        assert_eq!(agent(AgentRole::Designer), ProviderKind::Claude);
+        assert!(!claude.calls().contains(&AgentRole::Coder));
+
+        // The next session, without a lineup, is back to the defaults.
+        let played = play(&rig).await;
+        assert_eq!(played.call(AgentRole::Coder).agent, ProviderKind::Claude);
+        assert_eq!(played.call(AgentRole::Reviewer).agent, ProviderKind::Claude);
+
+        // A provider the server cannot call is refused before anything is
+        // reserved, stored or called.
+        let calls_before = claude.calls().len() + gpt.calls().len();
+        let err = rig
+            .conductor
+            .start_with(
+                rig.user,
+                rig.task,
+                intent(),
+                Lineup {
+                    designer: Some(ProviderKind::Gemini),
+                    ..Lineup::default()
+                },
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                ConductorError::ProviderNotConfigured {
+                    role: AgentRole::Designer,
+                    provider: ProviderKind::Gemini
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("GEMINI_API_KEY"), "{err}");
+        assert_eq!(claude.calls().len() + gpt.calls().len(), calls_before);
+        let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
+        assert_eq!(budget.reserved_tokens, 0);
     }
 );

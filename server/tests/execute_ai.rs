@@ -266,3 +266,136 @@ backends!(
         assert!(vendor.seen.lock().unwrap().is_empty());
     }
 );
+
+backends!(
+    the_specs_execute_body_is_accepted_and_checked,
+    |url: String| async move {
+        let (vendor, app) = with_vendor(&url).await;
+        let (mut c, task) = signed_in_with_task(&app, "spec@example.com").await;
+        let path = format!("/api/v1/tasks/{task}/execute-ai");
+        let spec = |task_id: &str, agents: Value| {
+            json!({
+                "task_id": task_id,
+                "intent": {
+                    "action": "generate_code",
+                    "context": "Create a React component for user profile",
+                    "constraints": ["TypeScript", "Tailwind CSS", "Accessibility"]
+                },
+                "agents": agents
+            })
+        };
+
+        // `task_id` must be the path's task.
+        for wrong in ["task-123", &uuid::Uuid::new_v4().to_string()] {
+            let r = c.post(&path, spec(wrong, json!({}))).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+            assert_eq!(r.field(), "task_id");
+        }
+        // An unknown provider or role is refused naming the field.
+        let r = c
+            .post(&path, spec(&task, json!({"coder": "drummer"})))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "agents.coder");
+        let r = c.post(&path, spec(&task, json!({"pm": "claude"}))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        // A known provider this server has no key for: 409, naming the setting.
+        let r = c
+            .post(&path, spec(&task, json!({"designer": "gemini"})))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert_eq!(r.code(), "no_provider");
+        assert_eq!(r.field(), "agents.designer");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("GEMINI_API_KEY"),
+            "{}",
+            r.text
+        );
+        assert!(vendor.seen.lock().unwrap().is_empty(), "nothing started");
+        assert_eq!(c.get("/api/v1/budget").await.body["reserved_tokens"], 0);
+
+        // The spec's own example, with its agents.
+        let r = c
+            .post(
+                &path,
+                spec(&task, json!({"coder": "claude", "reviewer": "claude"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        assert_eq!(r.body["status"], "executing");
+        let session = r.body["session_id"].as_str().unwrap().to_owned();
+        let view = settled(&mut c, &session).await;
+        assert_eq!(view["session"]["status"], "awaiting_review", "{view}");
+        for call in view["invocations"].as_array().unwrap() {
+            assert_eq!(call["agent"], "claude");
+        }
+        // And the bare body without `task_id` or `agents` still works.
+        let r = c.post(&path, execute_body()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        settled(&mut c, r.body["session_id"].as_str().unwrap()).await;
+    }
+);
+
+backends!(
+    the_specs_approve_body_is_accepted_and_checked,
+    |url: String| async move {
+        let (_vendor, app) = with_vendor(&url).await;
+        let (mut c, task) = signed_in_with_task(&app, "approver@example.com").await;
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), execute_body())
+            .await;
+        let session = r.body["session_id"].as_str().unwrap().to_owned();
+        let view = settled(&mut c, &session).await;
+        let review = view["reviews"][0]["id"].as_str().unwrap().to_owned();
+        let approve = format!("/api/v1/reviews/{review}/approve");
+
+        // The review under decision is the synthesis, by Claude.
+        let r = c
+            .post(
+                &approve,
+                json!({"review_id": uuid::Uuid::new_v4().to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "review_id");
+        let r = c
+            .post(
+                &approve,
+                json!({"review_id": review, "modifications": [{"agent": "gpt", "modified_output": "x"}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "modifications[0].agent");
+        let r = c
+            .post(
+                &approve,
+                json!({"review_id": review, "modifications": [{"agent": "claude"}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.field().starts_with("modifications[0]"), "{}", r.text);
+
+        // The spec's body: the provider names the one output it made.
+        let edited = "Ship src/login.rs inside the centred card, with a visible focus ring.";
+        let r = c
+            .post(
+                &approve,
+                json!({
+                    "review_id": review,
+                    "modifications": [{"agent": "claude", "modified_output": edited}],
+                    "comment": "focus ring added"
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], "modified");
+        assert_eq!(r.body["next_action"], "completed");
+        let shown = c.get(&format!("/api/v1/reviews/{review}")).await;
+        let decision = &shown.body["decision"]["decision"];
+        assert_eq!(decision["decision"], "modify", "{}", shown.text);
+        assert_eq!(decision["outputs"]["conductor"], edited, "{}", shown.text);
+    }
+);

@@ -113,11 +113,12 @@ impl Live {
             let excess = t.len().saturating_sub(4);
             t.drain(..excess);
         });
+        // Timers run outside any owner: the signal itself is captured, and
+        // it may be gone by then (the page was left).
+        let toasts = self.toasts;
         set_timeout(
             move || {
-                if let Some(live) = Self::get() {
-                    live.toasts.update(|t| t.retain(|x| x.id != id));
-                }
+                toasts.try_update(|t| t.retain(|x| x.id != id));
             },
             std::time::Duration::from_secs(8),
         );
@@ -210,17 +211,14 @@ pub fn LiveProvider(children: Children) -> impl IntoView {
     // In the browser only (effects do not run on the server, whose
     // threads must never touch browser-local storage).
     Effect::new(move |_| {
-        let conn = StoredValue::new_local(Conn::default());
-        connect(live, conn, None, 0);
-        // Leaving the page closes its socket, for good.
-        on_cleanup(move || {
-            conn.update_value(|c| {
-                c.stopped = true;
-                if let Some(socket) = c.socket.take() {
-                    let _ = socket.close();
-                }
-            });
-        });
+        let conn = Conn::new();
+        connect(live, conn.clone(), None, 0);
+        // Leaving the page (a client-side navigation disposes this owner,
+        // and with it every signal in `live`) closes its socket for good.
+        // Only the browser runs this, on its one thread: the wrapper just
+        // satisfies `on_cleanup`'s `Send` bound.
+        let conn = send_wrapper::SendWrapper::new(conn);
+        on_cleanup(move || conn.stop());
     });
     view! {
         {children()}
@@ -228,21 +226,84 @@ pub fn LiveProvider(children: Children) -> impl IntoView {
     }
 }
 
-/// The page's socket, and whether the page is gone.
+type Handler<T> = wasm_bindgen::closure::Closure<dyn FnMut(T)>;
+
+/// The handlers wired to one socket.
+struct Handlers {
+    _open: Handler<web_sys::Event>,
+    _message: Handler<web_sys::MessageEvent>,
+    _close: Handler<web_sys::CloseEvent>,
+}
+
+/// The page's socket, shared by its handlers and the reconnect timer. Plain
+/// browser state, not reactive: it outlives the reactive owner by design (a
+/// close event or a timer may still fire after the page is gone), so it
+/// must be safe to read then, and it says whether the page is gone.
+#[derive(Clone)]
+struct Conn(std::rc::Rc<std::cell::RefCell<ConnState>>);
+
 #[derive(Default)]
-struct Conn {
+struct ConnState {
     socket: Option<web_sys::WebSocket>,
+    handlers: Option<Handlers>,
     stopped: bool,
+}
+
+impl Conn {
+    fn new() -> Self {
+        Self(std::rc::Rc::default())
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.borrow().stopped
+    }
+
+    /// Takes over `socket` and its handlers (a reconnect replaces both).
+    fn attach(&self, socket: web_sys::WebSocket, handlers: Handlers) {
+        let previous = {
+            let mut state = self.0.borrow_mut();
+            state.socket = Some(socket);
+            state.handlers.replace(handlers)
+        };
+        // The old socket is closed and its handlers never run again; they
+        // are dropped after this turn, never from inside their own call.
+        defer_drop(previous);
+    }
+
+    /// Detaches the handlers before closing, so no frame still queued and
+    /// no close event can reach the owner's disposed signals, then drops
+    /// them once the current handler (if any) has returned.
+    fn stop(&self) {
+        let (socket, handlers) = {
+            let mut state = self.0.borrow_mut();
+            state.stopped = true;
+            (state.socket.take(), state.handlers.take())
+        };
+        if let Some(socket) = socket {
+            socket.set_onopen(None);
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
+            let _ = socket.close();
+        }
+        defer_drop(handlers);
+    }
+}
+
+/// Drops `value` on a later turn of the event loop.
+fn defer_drop<T: 'static>(value: Option<T>) {
+    if let Some(value) = value {
+        set_timeout(move || drop(value), std::time::Duration::ZERO);
+    }
 }
 
 /// Opens the socket (after `after`, when reconnecting) and wires its
 /// handlers; on close, tries again with growing pauses unless the page is
 /// gone.
-fn connect(live: Live, conn: StoredValue<Conn, LocalStorage>, after: Option<i64>, attempt: u32) {
+fn connect(live: Live, conn: Conn, after: Option<i64>, attempt: u32) {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
 
-    if conn.with_value(|c| c.stopped) {
+    if conn.stopped() {
         return;
     }
     let Ok(location) = window().location().host() else {
@@ -260,17 +321,26 @@ fn connect(live: Live, conn: StoredValue<Conn, LocalStorage>, after: Option<i64>
     // Owned by the handlers below; each reconnect makes a fresh set.
     let last_id = std::rc::Rc::new(std::cell::Cell::new(after));
 
-    let on_open = Closure::<dyn FnMut()>::new(move || live.connected.set(true));
+    let open_conn = conn.clone();
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        if !open_conn.stopped() {
+            live.connected.set(true);
+        }
+    });
     // A frame proves the socket works: the next drop starts backing off
     // from the shortest pause again.
     let healthy = std::rc::Rc::new(std::cell::Cell::new(false));
     let heard = healthy.clone();
     let seen = last_id.clone();
+    let message_conn = conn.clone();
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
+            if message_conn.stopped() {
+                return;
+            }
             heard.set(true);
             if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
                 let mut id = seen.get();
@@ -279,14 +349,16 @@ fn connect(live: Live, conn: StoredValue<Conn, LocalStorage>, after: Option<i64>
             }
         });
     let seen = last_id.clone();
-    let on_close = Closure::<dyn FnMut()>::new(move || {
-        live.connected.set(false);
-        if conn.with_value(|c| c.stopped) {
+    let close_conn = conn.clone();
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_| {
+        if close_conn.stopped() {
             return;
         }
+        live.connected.set(false);
         let after = seen.get();
         let attempt = if healthy.get() { 0 } else { attempt };
         let pause = 500u64.saturating_mul(1 << attempt.min(5)).min(10_000);
+        let conn = close_conn.clone();
         set_timeout(
             move || connect(live, conn, after, attempt.saturating_add(1)),
             std::time::Duration::from_millis(pause),
@@ -295,13 +367,14 @@ fn connect(live: Live, conn: StoredValue<Conn, LocalStorage>, after: Option<i64>
     socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    // The handlers must outlive this call: the socket calls them for its
-    // whole life. Forgetting leaks three small closures per connection,
-    // which reconnects keep rare.
-    on_open.forget();
-    on_message.forget();
-    on_close.forget();
-    conn.update_value(|c| c.socket = Some(socket));
+    conn.attach(
+        socket,
+        Handlers {
+            _open: on_open,
+            _message: on_message,
+            _close: on_close,
+        },
+    );
 }
 
 #[component]

@@ -213,6 +213,7 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
             {playing.then(|| view! { <Streaming session=s.id done /> })}
         </div>
     }
+    .into_any()
 }
 
 /// Agents still playing, their output filling in as it streams (only
@@ -278,6 +279,7 @@ fn ReviewNote(r: ReviewRequest) -> impl IntoView {
             {link}
         </section>
     }
+    .into_any()
 }
 
 /// One agent's work: output (inert text), confidence, reasoning, safety
@@ -374,4 +376,5 @@ pub(crate) fn AgentCard(i: AgentInvocation) -> impl IntoView {
             <pre class="mt-3 max-h-96 overflow-auto whitespace-pre-wrap rounded-md bg-ink-950 p-3 text-xs text-slate-200" data-testid="output">{r.content}</pre>
         </article>
     }
+    .into_any()
 }

@@ -35,8 +35,8 @@ use super::plan::{Pool, TokenPlan};
 use super::prompts::{self, PromptContext};
 use super::scoring::{self, Scored};
 use super::{
-    AgentInvocation, AiSession, Intent, InvocationRecord, ReviewKind, ReviewRequest, ReviewStatus,
-    SessionError, SessionRepository, SessionStatus, SessionStep, StatusMove,
+    AgentInvocation, AiSession, Intent, InvocationRecord, Lineup, ReviewKind, ReviewRequest,
+    ReviewStatus, SessionError, SessionRepository, SessionStatus, SessionStep, StatusMove,
 };
 use crate::accounts::{AccountError, AccountService, Tone};
 use crate::band::{
@@ -86,6 +86,12 @@ pub enum ConductorError {
     /// No provider can play the band's roles.
     #[error("no AI provider is configured: set {0}")]
     NoProvider(String),
+    /// The session asked for a provider this server has no credentials for.
+    #[error("{} is not configured on this server (set {}) so it cannot play the {}", .provider.label(), .provider.setting(), .role.as_str())]
+    ProviderNotConfigured {
+        role: AgentRole,
+        provider: ProviderKind,
+    },
     /// The reservation was refused; the session did not start.
     #[error(transparent)]
     Budget(#[from] BudgetError),
@@ -221,6 +227,26 @@ impl Conductor {
         task_id: Uuid,
         intent: Intent,
     ) -> Result<Started, ConductorError> {
+        self.start_with(user_id, task_id, intent, Lineup::default())
+            .await
+    }
+
+    /// [`Self::start`] with providers bound to roles for this session only.
+    ///
+    /// # Errors
+    /// As `start`, and `ProviderNotConfigured` when the lineup names a
+    /// provider this server cannot call (nothing is reserved or stored).
+    pub async fn start_with(
+        &self,
+        user_id: Uuid,
+        task_id: Uuid,
+        intent: Intent,
+        lineup: Lineup,
+    ) -> Result<Started, ConductorError> {
+        let catalog = self.band.catalog();
+        if let Some((role, provider)) = lineup.bindings().find(|(_, k)| !catalog.has(*k)) {
+            return Err(ConductorError::ProviderNotConfigured { role, provider });
+        }
         let JobContext {
             task,
             project,
@@ -228,7 +254,7 @@ impl Conductor {
             threshold,
             chains,
             conductor,
-        } = self.context(user_id, task_id).await?;
+        } = self.context(user_id, task_id, lineup).await?;
 
         let session_id = Uuid::new_v4();
         let budget = self.budgets.current(user_id).await?;
@@ -313,6 +339,7 @@ impl Conductor {
         &self,
         user_id: Uuid,
         task_id: Uuid,
+        lineup: Lineup,
     ) -> Result<JobContext, ConductorError> {
         let task = self
             .tasks
@@ -335,7 +362,10 @@ impl Conductor {
             other => ConductorError::Unexpected(Box::new(other)),
         })?;
         let prefs = &user.ai_preferences;
-        let chain = |role| self.band.chain(role, prefs.preferred(role));
+        let chain = |role| {
+            let preferred = lineup.bound(role).or_else(|| prefs.preferred(role));
+            self.band.chain(role, preferred)
+        };
         let chains = Chains {
             coder: chain(AgentRole::Coder),
             designer: chain(AgentRole::Designer),

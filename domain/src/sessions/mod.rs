@@ -24,12 +24,13 @@ pub use gate::{Assessment, GateDecision, ReviewReason};
 pub use line_diff::{DiffLine, LineChange, line_diff};
 pub use live::LiveTap;
 pub use model::{
-    AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, SessionStatus,
+    AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, Lineup, SessionStatus,
 };
 pub use ports::{DecisionStep, ReviewRecord, SessionRepository, SessionStep, StatusMove};
 pub use review::{
     Decision, HumanDecision, InterventionContext, InterventionFilter, InterventionPoint,
     InterventionType, ReviewKind, ReviewRequest, ReviewStatus, SuggestedOutput, output_hash,
+    output_role,
 };
 pub use workflow::{
     ApprovalRate, Decided, InterventionStats, NextAction, ReviewDetail, ReviewError,

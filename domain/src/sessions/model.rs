@@ -145,6 +145,39 @@ impl Intent {
     }
 }
 
+/// Providers bound to roles for one session only (spec `ExecuteAIRequest.
+/// agents`), ahead of the user's saved preferences. A bound role still
+/// falls back along its chain when that provider fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lineup {
+    #[serde(default)]
+    pub coder: Option<ProviderKind>,
+    #[serde(default)]
+    pub reviewer: Option<ProviderKind>,
+    #[serde(default)]
+    pub designer: Option<ProviderKind>,
+}
+
+impl Lineup {
+    /// The provider bound to `role` for this session, if any.
+    pub fn bound(&self, role: AgentRole) -> Option<ProviderKind> {
+        match role {
+            AgentRole::Coder => self.coder,
+            AgentRole::Reviewer => self.reviewer,
+            AgentRole::Designer => self.designer,
+            AgentRole::Conductor | AgentRole::Pm => None,
+        }
+    }
+
+    /// Each bound role with its provider.
+    pub fn bindings(&self) -> impl Iterator<Item = (AgentRole, ProviderKind)> + '_ {
+        [AgentRole::Coder, AgentRole::Reviewer, AgentRole::Designer]
+            .into_iter()
+            .filter_map(|role| self.bound(role).map(|kind| (role, kind)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiSession {
     pub id: Uuid,

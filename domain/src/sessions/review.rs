@@ -325,6 +325,44 @@ pub fn output_hash<'a>(outputs: impl IntoIterator<Item = (Uuid, AgentRole, &'a s
         .collect()
 }
 
+/// The role whose output `agent` names among a review's `outputs`: a role
+/// (`coder`) names itself; a provider (`claude`, as the spec's
+/// `modifications[].agent` does) names the one output it made.
+///
+/// # Errors
+/// `InvalidField(field)` when `agent` is neither, when no output under
+/// decision is that role's or that provider's, or when the provider made
+/// several (the role must be named then).
+pub fn output_role(
+    outputs: &[(AgentRole, ProviderKind)],
+    agent: &str,
+    field: &str,
+) -> Result<AgentRole, InvalidField> {
+    let roles: Vec<&str> = outputs.iter().map(|(r, _)| r.as_str()).collect();
+    let shown = roles.join(", ");
+    if let Some((role, _)) = outputs.iter().find(|(r, _)| r.as_str() == agent) {
+        return Ok(*role);
+    }
+    let Some(kind) = ProviderKind::parse(agent) else {
+        return Err(InvalidField::new(
+            field,
+            format!("`{agent}` is neither a role under review ({shown}) nor a provider"),
+        ));
+    };
+    let mut made = outputs.iter().filter(|(_, k)| *k == kind);
+    match (made.next(), made.next()) {
+        (Some((role, _)), None) => Ok(*role),
+        (None, _) => Err(InvalidField::new(
+            field,
+            format!("no output under review comes from {agent} (roles: {shown})"),
+        )),
+        (Some(_), Some(_)) => Err(InvalidField::new(
+            field,
+            format!("several outputs come from {agent}: name the role instead ({shown})"),
+        )),
+    }
+}
+
 /// One request for a human decision on a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewRequest {
@@ -344,6 +382,31 @@ pub struct ReviewRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_role_reads_roles_and_providers() {
+        use AgentRole::{Coder, Designer, Reviewer};
+        use ProviderKind::{Claude, Gemini};
+        let outputs = [(Coder, Claude), (Reviewer, Claude), (Designer, Gemini)];
+        assert_eq!(output_role(&outputs, "reviewer", "f"), Ok(Reviewer));
+        assert_eq!(output_role(&outputs, "gemini", "f"), Ok(Designer));
+        let several = output_role(&outputs, "claude", "f").unwrap_err();
+        assert!(
+            several.message.contains("name the role"),
+            "{}",
+            several.message
+        );
+        let absent = output_role(&outputs, "gpt", "m.agent").unwrap_err();
+        assert_eq!(absent.field, "m.agent");
+        assert!(
+            absent.message.contains("coder, reviewer, designer"),
+            "{}",
+            absent.message
+        );
+        let unknown = output_role(&outputs, "pm", "f").unwrap_err();
+        assert!(unknown.message.contains("neither"), "{}", unknown.message);
+        assert!(output_role(&outputs, "drummer", "f").is_err());
+    }
 
     #[test]
     fn names_round_trip() {

@@ -29,9 +29,9 @@ use super::plan::TokenPlan;
 use super::prompts::{self, PromptContext};
 use super::{
     AgentInvocation, AiSession, Conductor, ConductorError, Decision, DecisionStep, HumanDecision,
-    InterventionContext, InterventionFilter, InterventionPoint, InterventionType, ReviewKind,
-    ReviewRequest, ReviewStatus, SessionError, SessionStatus, StatusMove, SuggestedOutput,
-    output_hash,
+    InterventionContext, InterventionFilter, InterventionPoint, InterventionType, Lineup,
+    ReviewKind, ReviewRequest, ReviewStatus, SessionError, SessionStatus, StatusMove,
+    SuggestedOutput, output_hash,
 };
 use crate::band::{AgentRole, ProviderKind};
 use crate::budgets::{BudgetError, Reservation};
@@ -86,6 +86,9 @@ impl From<ConductorError> for ReviewError {
             // The task went away under the session: the review cannot go on.
             ConductorError::TaskNotFound | ConductorError::SessionNotFound => Self::NotFound,
             ConductorError::NoProvider(s) => Self::NoProvider(s),
+            // A continuation binds no lineup, so this cannot arise from one;
+            // mapped for completeness.
+            e @ ConductorError::ProviderNotConfigured { .. } => Self::NoProvider(e.to_string()),
             ConductorError::Budget(b) => Self::Budget(b),
             ConductorError::Unexpected(e) => Self::Unexpected(e),
         }
@@ -535,7 +538,9 @@ impl Conductor {
             threshold,
             chains,
             conductor: _,
-        } = self.context(session.user_id, task_id).await?;
+        } = self
+            .context(session.user_id, task_id, Lineup::default())
+            .await?;
         let budget = self
             .budgets
             .current(session.user_id)

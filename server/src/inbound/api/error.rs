@@ -211,6 +211,10 @@ impl From<ConductorError> for ApiError {
             ConductorError::NoProvider(_) => {
                 Self::new(StatusCode::CONFLICT, "no_provider", e.to_string())
             }
+            ConductorError::ProviderNotConfigured { role, .. } => Self {
+                field: Some(format!("agents.{}", role.as_str())),
+                ..Self::new(StatusCode::CONFLICT, "no_provider", e.to_string())
+            },
             ConductorError::Budget(b) => b.into(),
             ConductorError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }
@@ -267,21 +271,28 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// serde names the field in its messages: "missing field `email`",
-/// "name: invalid type ...", "unknown variant `x`" (for `status`).
+/// "name: invalid type ...", "unknown variant `x`" (for `status`), and
+/// serde_path_to_error puts the path in front: "modifications[0]: missing
+/// field `modified_output`" names `modifications[0].modified_output`.
 fn field_from_serde(message: &str) -> Option<String> {
-    if let Some(rest) = message.split("field `").nth(1) {
-        return rest.split('`').next().map(str::to_owned);
-    }
     let detail = message
         .split_once("target type: ")
         .map_or(message, |(_, d)| d);
-    let (path, _) = detail.split_once(": ")?;
-    let path = path.trim();
-    (!path.is_empty()
-        && path
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '.'))
-    .then(|| path.to_owned())
+    let path = detail.split_once(": ").map(|(p, _)| p.trim()).filter(|p| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+    });
+    let missing = detail
+        .split("field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (Some(path), Some(field)) => Some(format!("{path}.{field}")),
+        (None, Some(field)) => Some(field.to_owned()),
+        (Some(path), None) => Some(path.to_owned()),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]
@@ -292,5 +303,7 @@ mod tests {
     fn finds_field_names_in_serde_messages() {
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2").as_deref(), Some("email"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: status: unknown variant `doing`, expected one of ...").as_deref(), Some("status"));
+        assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: modifications[0]: missing field `modified_output` at line 1 column 36").as_deref(), Some("modifications[0].modified_output"));
+        assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: agents.coder: unknown variant `drummer`, expected one of `claude`").as_deref(), Some("agents.coder"));
     }
 }

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use domain::InvalidField;
 use domain::band::{AgentRole, ProviderKind};
 use domain::sessions::{
     AgentInvocation, AiSession, Decided, Decision, HumanDecision, InterventionFilter,
     InterventionPoint, InterventionStats, InterventionType, NextAction, ReviewRequest,
-    ReviewStatus,
+    ReviewStatus, output_role,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,14 +48,61 @@ pub struct ReviewView {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
-    /// Edited outputs by role (`coder`, `designer`, `reviewer`,
-    /// `conductor`): approving with them records a modification.
+    /// Optional (the spec's `ApproveReviewRequest`); when sent it must be
+    /// the review being decided.
     #[serde(default)]
-    modifications: Option<BTreeMap<AgentRole, String>>,
+    review_id: Option<String>,
+    /// Edited outputs: approving with them records a modification.
+    #[serde(default)]
+    modifications: Option<Modifications>,
     #[serde(default)]
     comment: Option<String>,
     #[serde(default)]
     output_hash: Option<String>,
+}
+
+/// Edited outputs in either shape: a map by role (`{"coder": "…"}`) or the
+/// spec's list (`[{"agent": "claude" | "coder", "modified_output": "…"}]`).
+enum Modifications {
+    ByRole(BTreeMap<AgentRole, String>),
+    List(Vec<Modification>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Modification {
+    /// A role, or the provider of exactly one output under review.
+    agent: String,
+    modified_output: String,
+}
+
+// By hand rather than `#[serde(untagged)]`: untagged enums answer every
+// mistake with "did not match any variant"; this way a bad entry's own
+// error (and its path, e.g. `modifications[0].agent`) reaches the client.
+impl<'de> Deserialize<'de> for Modifications {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = Modifications;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of role to output, or a list of {agent, modified_output}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                BTreeMap::deserialize(MapAccessDeserializer::new(map)).map(Modifications::ByRole)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Modifications::List)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,17 +163,66 @@ pub async fn show(
     }))
 }
 
-fn approval(body: ApproveBody) -> (Decision, Option<String>) {
-    let decision = match body.modifications {
-        Some(outputs) if !outputs.is_empty() => Decision::Modify {
+/// The decision an approve body asks for on review `review`. The spec's
+/// list form may name providers, which need the review's outputs to map to
+/// roles: those are read only then.
+async fn approval(
+    state: &AppState,
+    user: Uuid,
+    review: Uuid,
+    body: ApproveBody,
+) -> Result<(Decision, Option<String>), ApiError> {
+    if let Some(named) = &body.review_id
+        && Uuid::parse_str(named).ok() != Some(review)
+    {
+        return Err(ApiError::invalid(InvalidField::new(
+            "review_id",
+            "review_id must be the review being decided",
+        )));
+    }
+    let outputs = match body.modifications {
+        None => BTreeMap::new(),
+        Some(Modifications::ByRole(outputs)) => outputs,
+        Some(Modifications::List(list)) => by_role(state, user, review, list).await?,
+    };
+    let decision = if outputs.is_empty() {
+        Decision::Approve {
+            comment: body.comment,
+        }
+    } else {
+        Decision::Modify {
             outputs,
             comment: body.comment,
-        },
-        _ => Decision::Approve {
-            comment: body.comment,
-        },
+        }
     };
-    (decision, body.output_hash)
+    Ok((decision, body.output_hash))
+}
+
+/// The spec's list of modifications as edits by role.
+async fn by_role(
+    state: &AppState,
+    user: Uuid,
+    review: Uuid,
+    list: Vec<Modification>,
+) -> Result<BTreeMap<AgentRole, String>, ApiError> {
+    if list.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let detail = state.services.conductor.review(user, review).await?;
+    let shown: Vec<(AgentRole, ProviderKind)> =
+        detail.outputs.iter().map(|o| (o.role, o.agent)).collect();
+    let mut outputs = BTreeMap::new();
+    for (i, m) in list.into_iter().enumerate() {
+        let field = format!("modifications[{i}].agent");
+        let role = output_role(&shown, &m.agent, &field).map_err(ApiError::invalid)?;
+        if outputs.insert(role, m.modified_output).is_some() {
+            return Err(ApiError::invalid(InvalidField::new(
+                &field,
+                format!("the {} output is modified twice", role.as_str()),
+            )));
+        }
+    }
+    Ok(outputs)
 }
 
 fn rejection(body: RejectBody) -> (Decision, Option<String>) {
@@ -143,7 +240,7 @@ pub async fn approve(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let (decision, hash) = approval(body);
+    let (decision, hash) = approval(&state, user, id, body).await?;
     decide(&state, user, id, decision, hash).await
 }
 
@@ -168,7 +265,7 @@ pub async fn approve_session(
         .conductor
         .open_review_of(user, session)
         .await?;
-    let (decision, hash) = approval(body);
+    let (decision, hash) = approval(&state, user, review.id, body).await?;
     decide(&state, user, review.id, decision, hash).await
 }
 

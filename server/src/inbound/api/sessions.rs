@@ -5,8 +5,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::InvalidField;
 use domain::sessions::{
-    AgentInvocation, AiSession, Intent, IntentAction, ReviewRequest, SessionStatus,
+    AgentInvocation, AiSession, Intent, IntentAction, Lineup, ReviewRequest, SessionStatus,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,10 +17,18 @@ use super::extract::{ApiJson, AuthUser, IdPath};
 use crate::inbound::request_context;
 use crate::state::AppState;
 
+/// The spec's `ExecuteAIRequest` (§8.2).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteBody {
+    /// Optional; when sent it must name the task in the path.
+    #[serde(default)]
+    task_id: Option<String>,
     intent: IntentBody,
+    /// Providers per role for this session only (`claude`, `gpt`,
+    /// `gemini`, `local`); unknown names are refused.
+    #[serde(default)]
+    agents: Option<Lineup>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +64,14 @@ pub async fn execute(
     IdPath(task): IdPath,
     ApiJson(body): ApiJson<ExecuteBody>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    if let Some(named) = &body.task_id
+        && Uuid::parse_str(named).ok() != Some(task)
+    {
+        return Err(ApiError::invalid(InvalidField::new(
+            "task_id",
+            "task_id must be the id of the task in the path",
+        )));
+    }
     let intent = Intent::new(
         body.intent.action,
         &body.intent.context,
@@ -62,7 +79,9 @@ pub async fn execute(
     )
     .map_err(ApiError::invalid)?;
     let conductor = state.services.conductor.clone();
-    let started = conductor.start(user, task, intent).await?;
+    let started = conductor
+        .start_with(user, task, intent, body.agents.unwrap_or_default())
+        .await?;
     let session_id = started.session.id;
     let status = started.session.status;
     let estimated_completion_seconds = started.estimated_completion_seconds;
