@@ -5,7 +5,7 @@
 //! (another tab, the API, an approved session) arrive live.
 
 use domain::projects::Project;
-use domain::tasks::{Task, TaskStatus};
+use domain::tasks::TaskStatus;
 use leptos::ev::{DragEvent, KeyboardEvent};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -16,7 +16,7 @@ use crate::components::live::changes;
 use crate::components::{ErrorNote, RequireUser, TextField, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::not_found::NotFound;
-use crate::server_fns::{CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
+use crate::server_fns::{BoardTask, CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
 
 #[component]
 pub fn BoardPage() -> impl IntoView {
@@ -34,6 +34,25 @@ struct BoardActions {
     delete: ServerAction<DeleteTask>,
     /// The card to focus again once the board re-renders after a keyboard move.
     refocus: RwSignal<Option<Uuid>>,
+    /// The card whose edit form is open (`?edit=<id>`).
+    editing: Memo<Option<Uuid>>,
+    /// The search the board shows (kept in its links).
+    search: Memo<String>,
+}
+
+impl BoardActions {
+    /// The board's query string: its search, and the card being edited.
+    fn href(self, edit: Option<Uuid>) -> String {
+        let q = self.search.get_untracked();
+        let mut parts = Vec::new();
+        if !q.trim().is_empty() {
+            parts.push(format!("q={}", encode_query(&q)));
+        }
+        if let Some(id) = edit {
+            parts.push(format!("edit={id}"));
+        }
+        format!("?{}", parts.join("&"))
+    }
 }
 
 impl BoardActions {
@@ -53,12 +72,42 @@ fn Board() -> impl IntoView {
     let project_id = route_id();
     let search = Memo::new(move |_| query.read().get("q").unwrap_or_default());
 
+    let editing = Memo::new(move |_| {
+        query
+            .read()
+            .get("edit")
+            .and_then(|id| Uuid::parse_str(&id).ok())
+    });
+
     let create = ServerAction::<CreateTask>::new();
     let actions = BoardActions {
         update: ServerAction::<UpdateTask>::new(),
         delete: ServerAction::<DeleteTask>::new(),
         refocus: RwSignal::new(None),
+        editing,
+        search,
     };
+    // A saved edit closes its form (once hydrated; before, the form post
+    // comes back to the same address).
+    let navigate = use_navigate();
+    Effect::new(move |seen: Option<usize>| {
+        let version = actions.update.version().get();
+        let saved = actions
+            .update
+            .value()
+            .with_untracked(|v| matches!(v, Some(Ok(_))));
+        if seen.is_some_and(|s| s != version) && saved && editing.get_untracked().is_some() {
+            navigate(
+                &actions.href(None),
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+        version
+    });
     let project = Resource::new(
         move || project_id.get(),
         |id| async move {
@@ -217,7 +266,7 @@ fn NewTaskForm(
 }
 
 #[component]
-fn Columns(tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
+fn Columns(tasks: Vec<BoardTask>, actions: BoardActions) -> impl IntoView {
     // Columns are rebuilt whenever fresh tasks arrive: that is the moment to
     // put focus back on a card moved by keyboard. The target is used once,
     // so later reloads (a search keystroke) never steal focus. (Reading the
@@ -228,11 +277,12 @@ fn Columns(tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
         request_animation_frame(move || focus_card(id));
     }
     view! {
+        <p id="card-keys" class="sr-only">"Shift+Left or Shift+Right moves the card to the previous or next column."</p>
         <div class="mt-6 grid grid-cols-1 gap-4 md:grid-cols-2 xl:grid-cols-4" data-testid="board">
             {TaskStatus::ALL
                 .into_iter()
                 .map(|status| {
-                    let column: Vec<Task> = tasks.iter().filter(|t| t.status == status).cloned().collect();
+                    let column: Vec<BoardTask> = tasks.iter().filter(|t| t.status == status).cloned().collect();
                     view! { <Column status tasks=column actions /> }
                 })
                 .collect_view()}
@@ -241,7 +291,7 @@ fn Columns(tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
 }
 
 #[component]
-fn Column(status: TaskStatus, tasks: Vec<Task>, actions: BoardActions) -> impl IntoView {
+fn Column(status: TaskStatus, tasks: Vec<BoardTask>, actions: BoardActions) -> impl IntoView {
     let over = RwSignal::new(false);
     let on_drop = move |ev: DragEvent| {
         ev.prevent_default();
@@ -279,8 +329,13 @@ fn Column(status: TaskStatus, tasks: Vec<Task>, actions: BoardActions) -> impl I
     }
 }
 
+/// One card. Its markup is kept lean on purpose (a board of 200 cards is
+/// sent in one page): both moves share one form (the pressed button names
+/// the status), the keyboard hint is one shared description, and the edit
+/// form with Delete is rendered only for the card being edited
+/// (`?edit=<id>`, a plain link, so it works before hydration too).
 #[component]
-fn Card(task: Task, actions: BoardActions) -> impl IntoView {
+fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
     let id = task.id;
     let status = task.status;
     let id_text = id.to_string();
@@ -309,18 +364,24 @@ fn Card(task: Task, actions: BoardActions) -> impl IntoView {
             }
         }
     };
-    let label = format!(
-        "{} — {}. Shift+Left or Shift+Right moves it.",
-        task.title,
-        status.label()
-    );
-    let delete_label = format!("Delete {}", task.title);
-    let title = task.title;
-    let description = task.description;
+    let BoardTask {
+        title, description, ..
+    } = task;
     let has_description = !description.is_empty();
     let description_text = description.clone();
     let band_href = format!("/tasks/{id_text}/band");
-    let (card_id, delete_id, edit_id) = (id_text.clone(), id_text.clone(), id_text);
+    let edit_href = actions.href(Some(id));
+    let editing = move || actions.editing.get() == Some(id);
+    let move_button = move |to: TaskStatus, arrow: &'static str| {
+        let label = format!("Move to {}", to.label());
+        view! {
+            <button type="submit" name="status" value=to.as_str() class="btn-icon" aria-label=label.clone() title=label>
+                {arrow}
+            </button>
+        }
+    };
+    let edit_title = title.clone();
+    let (card_id, form_id, edit_id) = (id_text.clone(), id_text.clone(), id_text);
     view! {
         <li
             class="task-card"
@@ -328,53 +389,57 @@ fn Card(task: Task, actions: BoardActions) -> impl IntoView {
             tabindex="0"
             data-task-id=card_id
             data-status=status.as_str()
-            aria-label=label
+            aria-describedby="card-keys"
             on:dragstart=on_dragstart
             on:keydown=on_keydown
         >
-            <h3 class="font-medium leading-snug" data-testid="task-title">{title.clone()}</h3>
+            <h3 class="font-medium leading-snug" data-testid="task-title">{title}</h3>
             {has_description.then(|| view! {
                 <p class="mt-1 line-clamp-3 whitespace-pre-line text-sm text-slate-400">{description_text}</p>
             })}
-            <div class="mt-3 flex flex-wrap items-center gap-1">
-                {status.previous().map(|to| view! { <MoveButton id to arrow="←" actions /> })}
-                {status.next().map(|to| view! { <MoveButton id to arrow="→" actions /> })}
+            <ActionForm action=actions.update attr:class="mt-3 flex flex-wrap items-center gap-1">
+                <input type="hidden" name="id" value=form_id />
+                {status.previous().map(|to| move_button(to, "←"))}
+                {status.next().map(|to| move_button(to, "→"))}
                 <a href=band_href class="btn-ghost ml-auto text-brass-300" data-testid="run-band">"Run the band"</a>
-                <ActionForm action=actions.delete>
-                    <input type="hidden" name="id" value=delete_id />
-                    <button type="submit" class="btn-icon text-rose-300" aria-label=delete_label>"✕"</button>
-                </ActionForm>
-            </div>
-            <details class="mt-2 text-sm">
-                <summary class="cursor-pointer text-slate-400 hover:text-slate-200">"Edit"</summary>
-                <ActionForm action=actions.update>
-                    <input type="hidden" name="id" value=edit_id />
-                    <div class="mt-2 space-y-2">
-                        <input name="title" value=title required class="input" aria-label="Title" />
-                        <textarea name="description" rows="3" class="input" aria-label="Description">{description}</textarea>
-                        <button type="submit" class="btn-secondary">"Save"</button>
-                    </div>
-                </ActionForm>
-            </details>
+                <Show when=move || !editing()>
+                    <a href=edit_href.clone() class="btn-ghost" data-testid="edit-task">"Edit"</a>
+                </Show>
+            </ActionForm>
+            <Show when=editing>
+                <EditTask id=edit_id.clone() title=edit_title.clone() description=description.clone() actions />
+            </Show>
         </li>
     }
+    .into_any()
 }
 
+/// The open card's edit form, with Delete and a way back.
 #[component]
-fn MoveButton(
-    id: Uuid,
-    to: TaskStatus,
-    arrow: &'static str,
+fn EditTask(
+    id: String,
+    title: String,
+    description: String,
     actions: BoardActions,
 ) -> impl IntoView {
+    let delete_label = format!("Delete {title}");
+    let delete_id = id.clone();
     view! {
-        <ActionForm action=actions.update>
-            <input type="hidden" name="id" value=id.to_string() />
-            <input type="hidden" name="status" value=to.as_str() />
-            <button type="submit" class="btn-icon" aria-label=format!("Move to {}", to.label()) title=format!("Move to {}", to.label())>
-                {arrow}
-            </button>
-        </ActionForm>
+        <div class="mt-2 space-y-2 text-sm" data-testid="edit-form">
+            <ActionForm action=actions.update>
+                <input type="hidden" name="id" value=id />
+                <div class="space-y-2">
+                    <input name="title" value=title required class="input" aria-label="Title" />
+                    <textarea name="description" rows="3" class="input" aria-label="Description">{description}</textarea>
+                    <button type="submit" class="btn-secondary">"Save"</button>
+                    <a href=actions.href(None) class="btn-ghost" data-testid="cancel-edit">"Cancel"</a>
+                </div>
+            </ActionForm>
+            <ActionForm action=actions.delete>
+                <input type="hidden" name="id" value=delete_id />
+                <button type="submit" class="btn-ghost text-rose-300" aria-label=delete_label>"Delete"</button>
+            </ActionForm>
+        </div>
     }
 }
 
