@@ -15,13 +15,15 @@ with_browser=false
 
 log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
 
-# Build tools need no link-time optimisation: their speed never shows in a
-# build (they mostly wait for rustc), while LTO with one codegen unit is most
-# of a fresh machine's first run. Applies to these installs only, never to
-# EXITON's own profiles. Progress goes to the log; a ticker shows it is alive.
+# Build tools need neither link-time optimisation nor full optimisation:
+# they mostly wait for rustc, while LTO with one codegen unit was most of a
+# fresh machine's first run. opt-level 1 still keeps their own work
+# (minifying the JS, precompressing the bundle) quick. These installs only,
+# never EXITON's own profiles (figures: BENCHMARKS.md, "First run").
 tool_install() {
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_DEBUG=false cargo install "$@"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install "$@"
 }
 
 # Runs "$@" while printing, every 30 s, how long it has taken against an
@@ -78,12 +80,12 @@ fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "installing cargo-leptos $CARGO_LEPTOS_VERSION"
-  with_progress "cargo-leptos" 300 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+  with_progress "cargo-leptos" 600 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  with_progress "wasm-bindgen-cli" 90 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+  with_progress "wasm-bindgen-cli" 120 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
 fi
 
 if $with_browser && ! command -v chromium >/dev/null 2>&1; then

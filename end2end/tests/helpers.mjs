@@ -72,6 +72,17 @@ export async function newContext({ allowErrors = [], ...options } = {}) {
   return context;
 }
 
+/**
+ * For `allowErrors`: the console error Chromium logs for a response with
+ * `status` from a URL matching `path` (a string, matched as a prefix after
+ * the origin). A test that provokes such an answer on purpose (bad input, a
+ * foreign id) names exactly that one; anything else still fails it.
+ */
+export const rejected = (status, path) =>
+  new RegExp(
+    `^Failed to load resource: the server responded with a status of ${status} .*\\(${BASE.replace(/[.]/g, '\\.')}${path}`,
+  );
+
 /** Fails when any page of `contexts` raised an error or logged one. */
 export function assertNoBrowserErrors(contexts) {
   const errors = contexts.flatMap((c) => c.browserErrors ?? []);

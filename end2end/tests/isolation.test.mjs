@@ -7,6 +7,7 @@ import {
   apiCreateProject,
   apiSignUp,
   e2e,
+  rejected,
   eventually,
   newUser,
   signUpInBrowser,
@@ -26,7 +27,7 @@ e2e("another user's board is a 404 in the UI and the API", async ({ open }) => {
   assert.equal((await contextA.request.get(`/api/v1/projects/${project.id}`)).status(), 200);
 
   // User B signs up in another context and sees an empty project list.
-  const contextB = await open();
+  const contextB = await open({ allowErrors: [rejected(404, '/projects/')] });
   const pageB = await contextB.newPage();
   const userB = newUser('bix');
   await signUpInBrowser(pageB, userB);

@@ -51,7 +51,10 @@ before(async () => {
     EXITON_MAX_TOKENS: '40',
     EXITON_AGENT_TIMEOUT_SECS: '900',
   });
-  server = spawn(join(ROOT, 'target/debug/server'), [], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The binary the suite was built as (the release site, as scripts/test
+  // builds it: its hash file must match the bundle's names).
+  const binary = process.env.EXITON_E2E_SERVER_BIN ?? join(ROOT, 'target/release/server');
+  server = spawn(binary, [], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   await eventually(
     async () => assert.ok((await fetch(`${LOCAL}/api/health`)).ok),
     { timeout: 60_000, interval: 250 },
