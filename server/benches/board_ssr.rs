@@ -13,7 +13,8 @@
 //!
 //! Run with `cargo bench -p server --bench board_ssr`. Knobs (environment):
 //! `EXITON_BENCH_TASKS` (200), `EXITON_BENCH_LOADS` (200),
-//! `EXITON_BENCH_WARMUP` (20).
+//! `EXITON_BENCH_WARMUP` (20), `EXITON_BENCH_HTML_OUT` (a file to save the
+//! page to, to see where its bytes go).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -102,6 +103,9 @@ async fn run() {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         if encoding == "identity" {
             let html = String::from_utf8_lossy(&bytes);
+            if let Ok(path) = std::env::var("EXITON_BENCH_HTML_OUT") {
+                std::fs::write(path, html.as_bytes()).unwrap();
+            }
             assert_eq!(
                 html.matches("class=\"task-card\"").count(),
                 tasks,

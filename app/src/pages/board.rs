@@ -375,7 +375,7 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
     let move_button = move |to: TaskStatus, arrow: &'static str| {
         let label = format!("Move to {}", to.label());
         view! {
-            <button type="submit" name="status" value=to.as_str() class="btn-icon" aria-label=label.clone() title=label>
+            <button type="submit" name="status" value=to.as_str() class="btn-icon" aria-label=label>
                 {arrow}
             </button>
         }
@@ -393,15 +393,15 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
             on:dragstart=on_dragstart
             on:keydown=on_keydown
         >
-            <h3 class="font-medium leading-snug" data-testid="task-title">{title}</h3>
+            <h3 class="card-title" data-testid="task-title">{title}</h3>
             {has_description.then(|| view! {
-                <p class="mt-1 line-clamp-3 whitespace-pre-line text-sm text-slate-400">{description_text}</p>
+                <p class="card-text">{description_text}</p>
             })}
-            <ActionForm action=actions.update attr:class="mt-3 flex flex-wrap items-center gap-1">
+            <ActionForm action=actions.update attr:class="card-actions">
                 <input type="hidden" name="id" value=form_id />
                 {status.previous().map(|to| move_button(to, "←"))}
                 {status.next().map(|to| move_button(to, "→"))}
-                <a href=band_href class="btn-ghost ml-auto text-brass-300" data-testid="run-band">"Run the band"</a>
+                <a href=band_href class="btn-ghost card-band" data-testid="run-band">"Run the band"</a>
                 <Show when=move || !editing()>
                     <a href=edit_href.clone() class="btn-ghost" data-testid="edit-task">"Edit"</a>
                 </Show>
