@@ -101,3 +101,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(Self(app::session::client_addr(parts)))
     }
 }
+
+/// Checks an id a body repeats (the spec's `task_id`, `review_id`) against
+/// the one the request is about: absent is fine, anything else must be
+/// that id (a 422 naming `field` otherwise).
+///
+/// # Errors
+/// `invalid_field` on `field` when `named` is not `expected`.
+pub fn same_id(field: &str, named: Option<&str>, expected: Uuid) -> Result<(), ApiError> {
+    match named {
+        Some(named) if Uuid::parse_str(named).ok() != Some(expected) => {
+            Err(ApiError::invalid(domain::InvalidField::new(
+                field,
+                format!("{field} must be the id this request is about ({expected})"),
+            )))
+        }
+        _ => Ok(()),
+    }
+}

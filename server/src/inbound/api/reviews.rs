@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath};
+use super::extract::{ApiJson, AuthUser, IdPath, same_id};
 use crate::inbound::request_context;
 use crate::state::AppState;
 
@@ -172,14 +172,7 @@ async fn approval(
     review: Uuid,
     body: ApproveBody,
 ) -> Result<(Decision, Option<String>), ApiError> {
-    if let Some(named) = &body.review_id
-        && Uuid::parse_str(named).ok() != Some(review)
-    {
-        return Err(ApiError::invalid(InvalidField::new(
-            "review_id",
-            "review_id must be the review being decided",
-        )));
-    }
+    same_id("review_id", body.review_id.as_deref(), review)?;
     let outputs = match body.modifications {
         None => BTreeMap::new(),
         Some(Modifications::ByRole(outputs)) => outputs,

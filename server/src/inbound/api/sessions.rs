@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::InvalidField;
 use domain::sessions::{
     AgentInvocation, AiSession, Intent, IntentAction, Lineup, ReviewRequest, SessionStatus,
 };
@@ -13,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath};
+use super::extract::{ApiJson, AuthUser, IdPath, same_id};
 use crate::inbound::request_context;
 use crate::state::AppState;
 
@@ -64,14 +63,7 @@ pub async fn execute(
     IdPath(task): IdPath,
     ApiJson(body): ApiJson<ExecuteBody>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    if let Some(named) = &body.task_id
-        && Uuid::parse_str(named).ok() != Some(task)
-    {
-        return Err(ApiError::invalid(InvalidField::new(
-            "task_id",
-            "task_id must be the id of the task in the path",
-        )));
-    }
+    same_id("task_id", body.task_id.as_deref(), task)?;
     let intent = Intent::new(
         body.intent.action,
         &body.intent.context,
