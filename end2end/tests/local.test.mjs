@@ -45,6 +45,9 @@ before(async () => {
     LEPTOS_SITE_ROOT: join(ROOT, 'target/site'),
     LEPTOS_SITE_PKG_DIR: 'pkg',
     LEPTOS_OUTPUT_NAME: 'exiton',
+    // The site is built with hash-files (Cargo.toml): the page must name
+    // the hashed bundle, read from the hash file beside the binary.
+    LEPTOS_HASH_FILES: 'true',
     EXITON_DATA_DIR: dataDir,
     EXITON_LOCAL_MODEL: MODEL,
     // Short answers keep the test quick; what matters is the loop.
