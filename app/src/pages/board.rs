@@ -53,9 +53,7 @@ impl BoardActions {
         }
         format!("?{}", parts.join("&"))
     }
-}
 
-impl BoardActions {
     fn move_task(self, id: Uuid, to: TaskStatus) {
         self.update.dispatch(UpdateTask {
             id,
