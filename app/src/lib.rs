@@ -9,19 +9,13 @@ pub mod session;
 
 mod components;
 mod pages;
+mod routes;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::components::Router;
 
-use pages::auth::{LoginPage, SignupPage};
-use pages::band::{RunBandPage, SessionPage};
-use pages::board::BoardPage;
-use pages::not_found::NotFound;
-use pages::projects::ProjectsPage;
-use pages::reviews::{InterventionsPage, ReviewPage, ReviewsPage};
-use pages::settings::SettingsPage;
+use routes::AppRoutes;
 
 /// The document around the app, rendered once on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,20 +55,7 @@ pub fn App() -> impl IntoView {
         <Title text="EXITON" />
         <Router>
             <main>
-                // Async SSR for pages that may redirect to sign-in, so the
-                // redirect can still be an HTTP 302.
-                <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=path!("/") view=ProjectsPage ssr=SsrMode::Async />
-                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
-                    <Route path=path!("/projects/:id") view=BoardPage ssr=SsrMode::Async />
-                    <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
-                    <Route path=path!("/tasks/:id/band") view=RunBandPage ssr=SsrMode::Async />
-                    <Route path=path!("/sessions/:id") view=SessionPage ssr=SsrMode::Async />
-                    <Route path=path!("/reviews") view=ReviewsPage ssr=SsrMode::Async />
-                    <Route path=path!("/reviews/:id") view=ReviewPage ssr=SsrMode::Async />
-                    <Route path=path!("/interventions") view=InterventionsPage ssr=SsrMode::Async />
-                </Routes>
+                <AppRoutes />
             </main>
         </Router>
     }

@@ -1,6 +1,7 @@
-// Editing a card: "Edit" opens that card's form (and only that one) at
-// `?edit=<id>`, a plain link; Save applies the change and closes the form,
-// Cancel closes it unchanged, Delete (inside the form) removes the task.
+// The opened card: "Open" (a plain link to `?task=<id>`) opens that card
+// and only that one, with its actions (move, run the band) and its edit
+// form; a move from inside it leaves it open, Save applies the change and
+// closes it, Close closes it unchanged, Delete (inside it) removes the task.
 
 import assert from 'node:assert/strict';
 
@@ -15,10 +16,11 @@ import {
   newUser,
   taskCard,
   unique,
+  waitForCardIn,
   waitForHydration,
 } from './helpers.mjs';
 
-e2e('edit a card: open, save, cancel, delete', async ({ open }) => {
+e2e('open a card: move, save, close, delete', async ({ open }) => {
   const context = await open();
   const api = context.request;
   await apiSignUp(api, newUser('edit'));
@@ -30,36 +32,45 @@ e2e('edit a card: open, save, cancel, delete', async ({ open }) => {
   const page = await context.newPage();
   await page.goto(board);
   await waitForHydration(page);
-  assert.equal(await page.getByTestId('edit-form').count(), 0, 'no form until asked');
+  assert.equal(await page.getByTestId('task-detail').count(), 0, 'no card open until asked');
+  assert.equal(await page.getByTestId('run-band').count(), 0, 'a closed card has no actions');
 
-  // Edit opens this card's form only.
-  await taskCard(page, task.id).getByTestId('edit-task').click();
-  await page.waitForURL(`${board}?edit=${task.id}`);
+  // Open opens this card only.
+  await taskCard(page, task.id).getByTestId('open-task').click();
+  await page.waitForURL(`${board}?task=${task.id}`);
   const form = taskCard(page, task.id).getByTestId('edit-form');
   await form.waitFor();
-  assert.equal(await page.getByTestId('edit-form').count(), 1);
-  assert.equal(await taskCard(page, other.id).getByTestId('edit-form').count(), 0);
+  assert.equal(await page.getByTestId('task-detail').count(), 1);
+  assert.equal(await taskCard(page, other.id).getByTestId('task-detail').count(), 0);
+  assert.equal(await taskCard(page, task.id).getByTestId('open-task').count(), 0);
+
+  // A move from inside the opened card leaves it open.
+  await taskCard(page, task.id).getByRole('button', { name: 'Move to In progress' }).click();
+  await waitForCardIn(page, task.id, 'in_progress');
+  assert.equal((await apiGetTask(api, task.id)).status, 'in_progress');
+  assert.ok(page.url().includes(`task=${task.id}`), page.url());
+  await form.waitFor();
 
   // Save applies the change and closes the form.
   await form.getByLabel('Title').fill('Tune the bass guitar');
   await form.getByRole('button', { name: 'Save' }).click();
-  await eventually(async () => assert.ok(!page.url().includes('edit='), page.url()));
+  await eventually(async () => assert.ok(!page.url().includes('task='), page.url()));
   await eventually(async () =>
     assert.equal(await taskCard(page, task.id).getByTestId('task-title').textContent(), 'Tune the bass guitar'),
   );
   assert.equal(await page.getByTestId('edit-form').count(), 0);
   assert.equal((await apiGetTask(api, task.id)).title, 'Tune the bass guitar');
 
-  // Cancel closes it unchanged.
-  await taskCard(page, task.id).getByTestId('edit-task').click();
+  // Close closes it unchanged.
+  await taskCard(page, task.id).getByTestId('open-task').click();
   await form.waitFor();
   await form.getByLabel('Title').fill('Never saved');
-  await form.getByTestId('cancel-edit').click();
+  await form.getByTestId('close-task').click();
   await form.waitFor({ state: 'detached' });
   assert.equal((await apiGetTask(api, task.id)).title, 'Tune the bass guitar');
 
-  // Delete sits inside the form.
-  await taskCard(page, other.id).getByTestId('edit-task').click();
+  // Delete sits inside the opened card.
+  await taskCard(page, other.id).getByTestId('open-task').click();
   await taskCard(page, other.id).getByRole('button', { name: 'Delete Polish the cymbals' }).click();
   await eventually(async () => assert.equal(await taskCard(page, other.id).count(), 0));
   const gone = await api.get(`/api/v1/tasks/${other.id}`);

@@ -71,6 +71,8 @@ e2e(
     const board = `/projects/${project.id}`;
     const home = page.locator('header a[href="/"]');
     await step(page.getByTestId('project-link'), board, page.locator('section[data-column="todo"]'));
+    // Run the band sits in the opened card (a link to `?task=<id>`).
+    await taskCard(page, task.id).getByTestId('open-task').click();
     await step(
       taskCard(page, task.id).getByTestId('run-band'),
       `/tasks/${task.id}/band`,

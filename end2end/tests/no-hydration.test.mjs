@@ -62,7 +62,11 @@ e2e('without WebAssembly: forms work, keyboard moves do not', async ({ open }) =
     assert.ok(blocked > 0, 'the page should have requested a .wasm file');
     assert.equal(await isHydrated(page), false);
 
-    // "Move to In progress" posts the form; the server redirects back.
+    // Opening the card is a plain link; its "Move to In progress" posts
+    // the form, and the server redirects back.
+    await taskCard(page, gig.id).getByTestId('open-task').click();
+    await page.waitForURL(`${BASE}/projects/${project.id}?task=${gig.id}`);
+    assert.equal(await isHydrated(page), false);
     const posted = page.waitForResponse((r) => r.request().method() === 'POST');
     await taskCard(page, gig.id).getByRole('button', { name: 'Move to In progress' }).click();
     const post = await posted;

@@ -15,9 +15,13 @@ use crate::server_fns::{SignOut, current_user, open_review_count};
 pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
     let children = StoredValue::new(children);
+    // The page is built once: the `Suspend` is not wrapped in a closure,
+    // so the user resource resolving cannot re-run it and build `children`
+    // (with all of the page's resources) a second time. The user never
+    // changes under a mounted page (signing out leaves it).
     view! {
         <Suspense fallback=|| view! { <p class="p-8 text-slate-400">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {Suspend::new(async move {
                 match user.await {
                     Ok(Some(user)) => {
                         provide_context(user.clone());

@@ -14,37 +14,69 @@
 use std::collections::HashMap;
 
 use domain::band::AgentRole;
-use domain::events::{DomainEvent, EventEnvelope};
+use domain::events::AggregateType;
+use domain::sessions::SessionStatus;
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-/// One event as the socket delivers it.
+/// One event as the socket delivers it, read for what the browser does
+/// with it: which project, session or review queue it touches, and the few
+/// payloads that raise a toast or end a stream. The socket sends the whole
+/// [`domain::events::EventEnvelope`]; decoding only these fields (serde
+/// skips the rest) keeps a decoder for every event variant out of the
+/// WebAssembly every signed-in page loads.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LiveEvent {
     pub id: i64,
     pub event_type: String,
     pub project_id: Option<Uuid>,
-    pub event: EventEnvelope,
+    pub event: LiveEnvelope,
+}
+
+/// What the browser reads of an event's envelope.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LiveEnvelope {
+    pub aggregate_id: Uuid,
+    pub aggregate_type: AggregateType,
+    pub event: LivePayload,
+}
+
+/// The payloads the browser acts on; every other event is `Other` (it
+/// still moves [`changes`] through `event_type` and `project_id`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type")]
+pub enum LivePayload {
+    AiSessionStatusChanged {
+        session_id: Uuid,
+        to: SessionStatus,
+    },
+    AgentInvoked {
+        role: AgentRole,
+    },
+    HumanReviewRequired {
+        review_id: Uuid,
+    },
+    #[serde(other)]
+    Other,
 }
 
 impl LiveEvent {
     /// The session it concerns, for AI-session events.
     pub fn session_id(&self) -> Option<Uuid> {
-        (self.event.aggregate_type == domain::events::AggregateType::AiSession)
-            .then_some(self.event.aggregate_id)
+        (self.event.aggregate_type == AggregateType::AiSession).then_some(self.event.aggregate_id)
     }
 
     /// Whether it changes the review queue.
     pub fn touches_reviews(&self) -> bool {
         matches!(
-            self.event.event,
-            DomainEvent::HumanReviewRequired { .. }
-                | DomainEvent::HumanReviewStarted { .. }
-                | DomainEvent::HumanApproved { .. }
-                | DomainEvent::HumanModified { .. }
-                | DomainEvent::HumanRejected { .. }
-                | DomainEvent::ReviewExpired { .. }
+            self.event_type.as_str(),
+            "HumanReviewRequired"
+                | "HumanReviewStarted"
+                | "HumanApproved"
+                | "HumanModified"
+                | "HumanRejected"
+                | "ReviewExpired"
         )
     }
 }
@@ -130,14 +162,12 @@ impl Live {
                 *last_id = Some(event.id);
                 self.notify(&event);
                 if let Some(session) = event.session_id()
-                    && matches!(event.event.event, DomainEvent::AgentInvoked { .. })
+                    && let LivePayload::AgentInvoked { role } = event.event.event
                 {
                     // The whole output is stored now: the stream is done.
-                    if let DomainEvent::AgentInvoked { role, .. } = event.event.event {
-                        self.streams.update(|s| {
-                            s.remove(&(session, role));
-                        });
-                    }
+                    self.streams.update(|s| {
+                        s.remove(&(session, role));
+                    });
                 }
                 self.last.set(Some(*event));
             }
@@ -162,16 +192,16 @@ impl Live {
     /// Toasts (and the bell) for what needs the human or tells them news.
     fn notify(&self, event: &LiveEvent) {
         match &event.event.event {
-            DomainEvent::HumanReviewRequired { review_id, .. } => {
+            LivePayload::HumanReviewRequired { review_id } => {
                 self.unread.update(|n| *n += 1);
                 self.toast(
                     "The band needs your review".to_owned(),
                     Some(format!("/reviews/{review_id}")),
                 );
             }
-            DomainEvent::AiSessionStatusChanged { session_id, to, .. } if to.is_terminal() => {
+            LivePayload::AiSessionStatusChanged { session_id, to } if to.is_terminal() => {
                 let text = match to {
-                    domain::sessions::SessionStatus::Completed => "A session completed",
+                    SessionStatus::Completed => "A session completed",
                     _ => "A session stopped",
                 };
                 self.toast(text.to_owned(), Some(format!("/sessions/{session_id}")));
@@ -423,4 +453,140 @@ pub fn Bell() -> impl IntoView {
         </a>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use domain::band::ProviderKind;
+    use domain::events::{DomainEvent, EventEnvelope};
+    use domain::sessions::ReviewKind;
+
+    /// The frame exactly as the server's socket writes it
+    /// (`server/src/inbound/live/ws.rs`), read back as the browser reads it.
+    fn delivered(aggregate: AggregateType, id: Uuid, event: DomainEvent) -> LiveEvent {
+        let event_type = event.type_name();
+        let envelope = EventEnvelope::new(aggregate, id, Uuid::new_v4(), chrono::Utc::now(), event);
+        let frame = serde_json::json!({
+            "type": "event",
+            "id": 7,
+            "event_type": event_type,
+            "project_id": null,
+            "event": envelope,
+        });
+        match serde_json::from_value::<Frame>(frame).unwrap() {
+            Frame::Event(e) => *e,
+            other => panic!("not an event frame: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_payloads_the_browser_acts_on_are_read_from_the_full_envelope() {
+        let (session, review) = (Uuid::new_v4(), Uuid::new_v4());
+        let e = delivered(
+            AggregateType::AiSession,
+            session,
+            DomainEvent::AgentInvoked {
+                session_id: session,
+                invocation_id: Uuid::new_v4(),
+                agent: ProviderKind::Claude,
+                role: AgentRole::Reviewer,
+                confidence: 0.9,
+                tokens_used: 120,
+                execution_time_ms: 800,
+                failed: false,
+            },
+        );
+        assert_eq!(
+            e.event.event,
+            LivePayload::AgentInvoked {
+                role: AgentRole::Reviewer
+            }
+        );
+        assert_eq!(e.session_id(), Some(session));
+        assert!(!e.touches_reviews());
+
+        let e = delivered(
+            AggregateType::AiSession,
+            session,
+            DomainEvent::AiSessionStatusChanged {
+                session_id: session,
+                from: SessionStatus::Executing,
+                to: SessionStatus::Completed,
+                reason: None,
+            },
+        );
+        assert_eq!(
+            e.event.event,
+            LivePayload::AiSessionStatusChanged {
+                session_id: session,
+                to: SessionStatus::Completed
+            }
+        );
+
+        let e = delivered(
+            AggregateType::Review,
+            review,
+            DomainEvent::HumanReviewRequired {
+                review_id: review,
+                session_id: session,
+                kind: ReviewKind::Gate,
+                reasons: Vec::new(),
+                average_confidence: 0.4,
+                expires_at: chrono::Utc::now(),
+            },
+        );
+        assert_eq!(
+            e.event.event,
+            LivePayload::HumanReviewRequired { review_id: review }
+        );
+        assert!(e.touches_reviews());
+        assert_eq!(e.session_id(), None);
+    }
+
+    #[test]
+    fn every_other_event_is_read_as_other_and_review_events_touch_the_queue() {
+        let (session, review) = (Uuid::new_v4(), Uuid::new_v4());
+        let e = delivered(
+            AggregateType::Task,
+            Uuid::new_v4(),
+            DomainEvent::TaskDeleted {
+                task_id: Uuid::new_v4(),
+                project_id: Uuid::new_v4(),
+            },
+        );
+        assert_eq!(
+            (e.event.event.clone(), e.event_type.as_str()),
+            (LivePayload::Other, "TaskDeleted")
+        );
+        assert!(!e.touches_reviews());
+        for event in [
+            DomainEvent::HumanReviewStarted {
+                review_id: review,
+                session_id: session,
+            },
+            DomainEvent::ReviewExpired {
+                review_id: review,
+                session_id: session,
+            },
+            DomainEvent::HumanRejected {
+                review_id: review,
+                session_id: session,
+                reviewer_id: Uuid::new_v4(),
+                kind: ReviewKind::FinalApproval,
+                output_hash: "abc".into(),
+                reason: "not yet".into(),
+            },
+        ] {
+            let e = delivered(AggregateType::Review, review, event);
+            assert_eq!(e.event.event, LivePayload::Other);
+            assert!(
+                e.touches_reviews(),
+                "{} touches the review queue",
+                e.event_type
+            );
+        }
+    }
 }

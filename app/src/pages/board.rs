@@ -30,26 +30,30 @@ pub fn BoardPage() -> impl IntoView {
 /// The board's actions, shared with every column and card.
 #[derive(Clone, Copy)]
 struct BoardActions {
+    /// Moves (drag and drop, keys, the opened card's arrows).
     update: ServerAction<UpdateTask>,
+    /// The opened card's Save: its own action, so that only a saved edit
+    /// closes the card (a move from inside it leaves it open).
+    edit: ServerAction<UpdateTask>,
     delete: ServerAction<DeleteTask>,
     /// The card to focus again once the board re-renders after a keyboard move.
     refocus: RwSignal<Option<Uuid>>,
-    /// The card whose edit form is open (`?edit=<id>`).
-    editing: Memo<Option<Uuid>>,
+    /// The opened card (`?task=<id>`).
+    opened: Memo<Option<Uuid>>,
     /// The search the board shows (kept in its links).
     search: Memo<String>,
 }
 
 impl BoardActions {
-    /// The board's query string: its search, and the card being edited.
-    fn href(self, edit: Option<Uuid>) -> String {
+    /// The board's query string: its search, and the opened card.
+    fn href(self, open: Option<Uuid>) -> String {
         let q = self.search.get_untracked();
         let mut parts = Vec::new();
         if !q.trim().is_empty() {
             parts.push(format!("q={}", encode_query(&q)));
         }
-        if let Some(id) = edit {
-            parts.push(format!("edit={id}"));
+        if let Some(id) = open {
+            parts.push(format!("task={id}"));
         }
         format!("?{}", parts.join("&"))
     }
@@ -70,31 +74,32 @@ fn Board() -> impl IntoView {
     let project_id = route_id();
     let search = Memo::new(move |_| query.read().get("q").unwrap_or_default());
 
-    let editing = Memo::new(move |_| {
+    let opened = Memo::new(move |_| {
         query
             .read()
-            .get("edit")
+            .get("task")
             .and_then(|id| Uuid::parse_str(&id).ok())
     });
 
     let create = ServerAction::<CreateTask>::new();
     let actions = BoardActions {
         update: ServerAction::<UpdateTask>::new(),
+        edit: ServerAction::<UpdateTask>::new(),
         delete: ServerAction::<DeleteTask>::new(),
         refocus: RwSignal::new(None),
-        editing,
+        opened,
         search,
     };
-    // A saved edit closes its form (once hydrated; before, the form post
-    // comes back to the same address).
+    // A saved edit closes the opened card (once hydrated; before, the form
+    // post comes back to the same address).
     let navigate = use_navigate();
     Effect::new(move |seen: Option<usize>| {
-        let version = actions.update.version().get();
+        let version = actions.edit.version().get();
         let saved = actions
-            .update
+            .edit
             .value()
             .with_untracked(|v| matches!(v, Some(Ok(_))));
-        if seen.is_some_and(|s| s != version) && saved && editing.get_untracked().is_some() {
+        if seen.is_some_and(|s| s != version) && saved && opened.get_untracked().is_some() {
             navigate(
                 &actions.href(None),
                 NavigateOptions {
@@ -129,6 +134,7 @@ fn Board() -> impl IntoView {
                 search.get(),
                 create.version().get(),
                 actions.update.version().get(),
+                actions.edit.version().get(),
                 actions.delete.version().get(),
             )
         },
@@ -144,6 +150,7 @@ fn Board() -> impl IntoView {
 
     let create_error = last_error(create.value());
     let update_error = last_error(actions.update.value());
+    let edit_error = last_error(actions.edit.value());
     let delete_error = last_error(actions.delete.value());
 
     view! {
@@ -157,6 +164,7 @@ fn Board() -> impl IntoView {
                             <NewTaskForm project_id=p.id create error=create_error />
                             <div class="mt-3 space-y-2">
                                 <ErrorNote error=update_error />
+                                <ErrorNote error=edit_error />
                                 <ErrorNote error=delete_error />
                             </div>
                             <Transition fallback=|| view! { <p class="mt-6 text-slate-400">"Loading tasks…"</p> }>
@@ -327,18 +335,20 @@ fn Column(status: TaskStatus, tasks: Vec<BoardTask>, actions: BoardActions) -> i
     }
 }
 
-/// One card. Its markup is kept lean on purpose (a board of 200 cards is
-/// sent in one page): both moves share one form (the pressed button names
-/// the status), the keyboard hint is one shared description, and the edit
-/// form with Delete is rendered only for the card being edited
-/// (`?edit=<id>`, a plain link, so it works before hydration too).
+/// One card. A closed card is only what the board shows at a glance —
+/// its title, its description and one link that opens it — because a board
+/// of 200 cards is sent in one page. Everything done *to* a card (move by
+/// button, run the band, edit, delete) sits in the opened card
+/// (`?task=<id>`, a plain link, so it works before hydration too), as on
+/// Trello's and Linear's boards. Moving needs no opening: drag and drop,
+/// and Shift+←/→ on a focused card.
 #[component]
 fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
     let id = task.id;
     let status = task.status;
     let id_text = id.to_string();
     let on_keydown = move |ev: KeyboardEvent| {
-        // Shortcuts never fire while the user types in the edit form.
+        // Shortcuts never fire while the user types in the opened card.
         if !ev.shift_key() || typing(&ev) {
             return;
         }
@@ -367,9 +377,43 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
     } = task;
     let has_description = !description.is_empty();
     let description_text = description.clone();
-    let band_href = format!("/tasks/{id_text}/band");
-    let edit_href = actions.href(Some(id));
-    let editing = move || actions.editing.get() == Some(id);
+    let open_href = actions.href(Some(id));
+    let opened = move || actions.opened.get() == Some(id);
+    let detail_title = title.clone();
+    view! {
+        <li
+            class="task-card"
+            draggable="true"
+            tabindex="0"
+            data-task-id=id_text
+            data-status=status.as_str()
+            aria-describedby="card-keys"
+            on:dragstart=on_dragstart
+            on:keydown=on_keydown
+        >
+            <h3 class="card-title" data-testid="task-title">{title}</h3>
+            {has_description.then(|| view! { <p class="card-text">{description_text}</p> })}
+            <Show
+                when=opened
+                fallback=move || view! { <a href=open_href.clone() class="card-open" data-testid="open-task">"Open"</a> }
+            >
+                <CardDetail id status title=detail_title.clone() description=description.clone() actions />
+            </Show>
+        </li>
+    }
+    .into_any()
+}
+
+/// The opened card: move by button, run the band, edit, delete, close.
+#[component]
+fn CardDetail(
+    id: Uuid,
+    status: TaskStatus,
+    title: String,
+    description: String,
+    actions: BoardActions,
+) -> impl IntoView {
+    let id_text = id.to_string();
     let move_button = move |to: TaskStatus, arrow: &'static str| {
         let label = format!("Move to {}", to.label());
         view! {
@@ -378,63 +422,30 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
             </button>
         }
     };
-    let edit_title = title.clone();
-    let (card_id, form_id, edit_id) = (id_text.clone(), id_text.clone(), id_text);
+    let delete_label = format!("Delete {title}");
+    let close_href = actions.href(None);
+    let band_href = format!("/tasks/{id}/band");
+    let (move_id, edit_id) = (id_text.clone(), id_text.clone());
     view! {
-        <li
-            class="task-card"
-            draggable="true"
-            tabindex="0"
-            data-task-id=card_id
-            data-status=status.as_str()
-            aria-describedby="card-keys"
-            on:dragstart=on_dragstart
-            on:keydown=on_keydown
-        >
-            <h3 class="card-title" data-testid="task-title">{title}</h3>
-            {has_description.then(|| view! {
-                <p class="card-text">{description_text}</p>
-            })}
+        <div class="mt-2 space-y-2 text-sm" data-testid="task-detail">
+            // Both moves share one form: the pressed button names the status.
             <ActionForm action=actions.update attr:class="card-actions">
-                <input type="hidden" name="id" value=form_id />
+                <input type="hidden" name="id" value=move_id />
                 {status.previous().map(|to| move_button(to, "←"))}
                 {status.next().map(|to| move_button(to, "→"))}
                 <a href=band_href class="btn-ghost card-band" data-testid="run-band">"Run the band"</a>
-                <Show when=move || !editing()>
-                    <a href=edit_href.clone() class="btn-ghost" data-testid="edit-task">"Edit"</a>
-                </Show>
             </ActionForm>
-            <Show when=editing>
-                <EditTask id=edit_id.clone() title=edit_title.clone() description=description.clone() actions />
-            </Show>
-        </li>
-    }
-    .into_any()
-}
-
-/// The open card's edit form, with Delete and a way back.
-#[component]
-fn EditTask(
-    id: String,
-    title: String,
-    description: String,
-    actions: BoardActions,
-) -> impl IntoView {
-    let delete_label = format!("Delete {title}");
-    let delete_id = id.clone();
-    view! {
-        <div class="mt-2 space-y-2 text-sm" data-testid="edit-form">
-            <ActionForm action=actions.update>
-                <input type="hidden" name="id" value=id />
-                <div class="space-y-2">
+            <ActionForm action=actions.edit>
+                <input type="hidden" name="id" value=edit_id />
+                <div class="space-y-2" data-testid="edit-form">
                     <input name="title" value=title required class="input" aria-label="Title" />
                     <textarea name="description" rows="3" class="input" aria-label="Description">{description}</textarea>
                     <button type="submit" class="btn-secondary">"Save"</button>
-                    <a href=actions.href(None) class="btn-ghost" data-testid="cancel-edit">"Cancel"</a>
+                    <a href=close_href class="btn-ghost" data-testid="close-task">"Close"</a>
                 </div>
             </ActionForm>
             <ActionForm action=actions.delete>
-                <input type="hidden" name="id" value=delete_id />
+                <input type="hidden" name="id" value=id_text />
                 <button type="submit" class="btn-ghost text-rose-300" aria-label=delete_label>"Delete"</button>
             </ActionForm>
         </div>
