@@ -30,15 +30,21 @@ e2e('scripts/run serves the release site on a fresh database', async ({ open }) 
   await signUpInBrowser(page, newUser('newcomer'));
   await waitForHydration(page);
 
-  // The release bundle: hashed names, brotli from the precompressed copies,
-  // cached for a year.
-  const wasm = bundle.find((r) => r.url().endsWith('.wasm'));
-  assert.ok(wasm, 'the page fetched its WebAssembly');
-  assert.match(new URL(wasm.url()).pathname, /^\/pkg\/exiton\.[0-9A-Za-z_-]+\.wasm$/, 'a hashed name');
-  const headers = await wasm.allHeaders();
-  assert.equal(headers['content-encoding'], 'br');
-  assert.match(headers['cache-control'], /max-age=31536000/);
-  assert.match(headers['cache-control'], /immutable/);
+  // The release bundle: the main module and the page's split-out modules
+  // (lazy routes), each under a hashed name, brotli from the precompressed
+  // copies, cached for a year.
+  const wasm = bundle.filter((r) => r.url().endsWith('.wasm'));
+  const paths = wasm.map((r) => new URL(r.url()).pathname);
+  assert.ok(paths.some((p) => /^\/pkg\/exiton\.[0-9A-Za-z_-]+\.wasm$/.test(p)), `the main module among ${paths}`);
+  assert.ok(paths.some((p) => /^\/pkg\/split_/.test(p)), `the page's own module among ${paths}`);
+  for (const r of wasm) {
+    const path = new URL(r.url()).pathname;
+    assert.match(path, /^\/pkg\/[0-9A-Za-z_]+\.[0-9A-Za-z_-]{22}\.wasm$/, 'a hashed name');
+    const headers = await r.allHeaders();
+    assert.equal(headers['content-encoding'], 'br', path);
+    assert.match(headers['cache-control'], /max-age=31536000/, path);
+    assert.match(headers['cache-control'], /immutable/, path);
+  }
 
   // Pages are compressed on the fly.
   const home = await page.request.get(`${BASE}/`, { headers: { 'accept-encoding': 'gzip' } });

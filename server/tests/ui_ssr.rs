@@ -208,3 +208,84 @@ backends!(
         }
     }
 );
+
+backends!(
+    a_card_opens_behind_its_link_and_a_full_board_stays_light,
+    |url: String| async move {
+        let app = TestApp::new(&url).await;
+        let mut c = app.client();
+        c.sign_up("cards@example.com").await;
+        let pid = c.create_project("Two hundred cards").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The board benchmark's shape (server/benches/board_ssr.rs): 200
+        // tasks, every other one with a description of about 110 characters.
+        let mut first = String::new();
+        for i in 0..200 {
+            let description = if i % 2 == 0 {
+                format!(
+                    "Step {i} of the rollout: keep the old endpoint answering until every client has moved, then remove it."
+                )
+            } else {
+                String::new()
+            };
+            let task = c
+                .create_task(
+                    &pid,
+                    &format!("Wire the login form to the session {i:03}"),
+                    &description,
+                )
+                .await;
+            if i == 0 {
+                first = task["id"].as_str().unwrap().to_owned();
+            }
+        }
+
+        let board = c.page(&format!("/projects/{pid}")).await;
+        assert_eq!(board.status, StatusCode::OK);
+        // A closed card is its text and one link; nothing done to a card is
+        // rendered until it is opened.
+        assert!(board.text.contains(&format!("href=\"?task={first}\"")));
+        assert!(!board.text.contains("data-testid=\"task-detail\""));
+        assert!(!board.text.contains("Run the band"));
+        // The page is built once: each title is in the HTML once and in the
+        // hydration data once (a second build serialised the list again).
+        let title = "Wire the login form to the session 007";
+        assert_eq!(
+            board.text.matches(title).count(),
+            2,
+            "{title} appears twice"
+        );
+        // The ceiling for a board of 200 tasks.
+        assert!(
+            board.text.len() <= 120 * 1024,
+            "a board of 200 tasks is {} bytes of HTML",
+            board.text.len()
+        );
+
+        // Opened (a plain link, so before hydration too): the card's moves,
+        // Run the band, its edit form and Delete, on that card alone.
+        let opened = c.page(&format!("/projects/{pid}?task={first}")).await;
+        assert_eq!(opened.status, StatusCode::OK);
+        assert_eq!(
+            opened.text.matches("data-testid=\"task-detail\"").count(),
+            1
+        );
+        assert!(opened.text.contains("aria-label=\"Move to In progress\""));
+        assert!(
+            opened
+                .text
+                .contains(&format!("href=\"/tasks/{first}/band\""))
+        );
+        assert!(
+            opened
+                .text
+                .contains("aria-label=\"Delete Wire the login form to the session 000\"")
+        );
+        assert!(
+            !opened.text.contains(&format!("href=\"?task={first}\"")),
+            "an open card has no Open link"
+        );
+    }
+);
