@@ -191,6 +191,8 @@ pub async fn update_project(
 pub struct BoardTask {
     pub id: Uuid,
     pub title: String,
+    /// Left out of the JSON when empty (many tasks have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub status: TaskStatus,
 }
@@ -493,4 +495,34 @@ pub async fn get_session(id: Uuid) -> Result<SessionDetail, AppError> {
         reviews,
         budget,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::BoardTask;
+    use domain::tasks::TaskStatus;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_board_task_without_description_leaves_it_out_and_reads_back_the_same() {
+        let mut task = BoardTask {
+            id: Uuid::new_v4(),
+            title: "Tune the drums".into(),
+            description: String::new(),
+            status: TaskStatus::Todo,
+        };
+        let json = serde_json::to_string(&task).unwrap();
+        assert!(!json.contains("description"), "{json}");
+        assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
+
+        task.description = "Low tom buzzes".into();
+        let json = serde_json::to_string(&task).unwrap();
+        assert!(
+            json.contains("\"description\":\"Low tom buzzes\""),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
+    }
 }

@@ -34,7 +34,7 @@ e2e('Run the band from a task card and watch the session reach the gate', async 
   });
   await page.goto(`${BASE}/projects/${project.id}`);
   await waitForHydration(page);
-  await page.getByTestId('open-task').first().click();
+  await page.locator('li.task-card .card-open').first().click();
   await page.getByTestId('run-band').first().click();
   await page.waitForURL(/\/tasks\/[0-9a-f-]+\/band$/);
   assert.equal(await page.getByTestId('band-task').textContent(), 'Login form');

@@ -14,6 +14,7 @@ import {
   e2e,
   eventually,
   newUser,
+  openLink,
   taskCard,
   unique,
   waitForCardIn,
@@ -36,13 +37,13 @@ e2e('open a card: move, save, close, delete', async ({ open }) => {
   assert.equal(await page.getByTestId('run-band').count(), 0, 'a closed card has no actions');
 
   // Open opens this card only.
-  await taskCard(page, task.id).getByTestId('open-task').click();
+  await openLink(page, task.id).click();
   await page.waitForURL(`${board}?task=${task.id}`);
   const form = taskCard(page, task.id).getByTestId('edit-form');
   await form.waitFor();
   assert.equal(await page.getByTestId('task-detail').count(), 1);
   assert.equal(await taskCard(page, other.id).getByTestId('task-detail').count(), 0);
-  assert.equal(await taskCard(page, task.id).getByTestId('open-task').count(), 0);
+  assert.equal(await openLink(page, task.id).count(), 0);
 
   // A move from inside the opened card leaves it open.
   await taskCard(page, task.id).getByRole('button', { name: 'Move to In progress' }).click();
@@ -56,13 +57,13 @@ e2e('open a card: move, save, close, delete', async ({ open }) => {
   await form.getByRole('button', { name: 'Save' }).click();
   await eventually(async () => assert.ok(!page.url().includes('task='), page.url()));
   await eventually(async () =>
-    assert.equal(await taskCard(page, task.id).getByTestId('task-title').textContent(), 'Tune the bass guitar'),
+    assert.equal(await taskCard(page, task.id).locator('.card-title').textContent(), 'Tune the bass guitar'),
   );
   assert.equal(await page.getByTestId('edit-form').count(), 0);
   assert.equal((await apiGetTask(api, task.id)).title, 'Tune the bass guitar');
 
   // Close closes it unchanged.
-  await taskCard(page, task.id).getByTestId('open-task').click();
+  await openLink(page, task.id).click();
   await form.waitFor();
   await form.getByLabel('Title').fill('Never saved');
   await form.getByTestId('close-task').click();
@@ -70,7 +71,7 @@ e2e('open a card: move, save, close, delete', async ({ open }) => {
   assert.equal((await apiGetTask(api, task.id)).title, 'Tune the bass guitar');
 
   // Delete sits inside the opened card.
-  await taskCard(page, other.id).getByTestId('open-task').click();
+  await openLink(page, other.id).click();
   await taskCard(page, other.id).getByRole('button', { name: 'Delete Polish the cymbals' }).click();
   await eventually(async () => assert.equal(await taskCard(page, other.id).count(), 0));
   const gone = await api.get(`/api/v1/tasks/${other.id}`);

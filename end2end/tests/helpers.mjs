@@ -251,6 +251,9 @@ export const column = (page, status) => page.locator(`section[data-column="${sta
 
 export const taskCard = (page, id) => page.locator(`li.task-card[data-task-id="${id}"]`);
 
+/** A closed card's one link, which opens it (`?task=<id>`). */
+export const openLink = (page, id) => taskCard(page, id).getByRole('link', { name: 'Open', exact: true });
+
 /** The column each listed task id sits in, read from the DOM. */
 export async function columnOf(page, id) {
   return page
@@ -269,7 +272,7 @@ export async function columnCounts(page) {
 
 /** Titles of the cards on the board, top to bottom, column by column. */
 export async function visibleTitles(page) {
-  return page.locator('li.task-card [data-testid="task-title"]').allTextContents();
+  return page.locator('li.task-card .card-title').allTextContents();
 }
 
 /** Waits until task `id` is rendered in column `status` (and only there). */
@@ -288,7 +291,7 @@ export async function addTaskInBrowser(page, title, description = '') {
   await form.getByRole('button', { name: 'Add task' }).click();
   const card = column(page, 'todo')
     .locator('li.task-card')
-    .filter({ has: page.getByTestId('task-title').getByText(title, { exact: true }) });
+    .filter({ has: page.locator('.card-title').getByText(title, { exact: true }) });
   await card.waitFor();
   const id = await card.getAttribute('data-task-id');
   assert.match(id, /^[0-9a-f-]{36}$/);

@@ -16,6 +16,7 @@ import {
   e2e,
   eventually,
   newUser,
+  openLink,
   taskCard,
   unique,
   waitForHydration,
@@ -72,7 +73,7 @@ e2e(
     const home = page.locator('header a[href="/"]');
     await step(page.getByTestId('project-link'), board, page.locator('section[data-column="todo"]'));
     // Run the band sits in the opened card (a link to `?task=<id>`).
-    await taskCard(page, task.id).getByTestId('open-task').click();
+    await openLink(page, task.id).click();
     await step(
       taskCard(page, task.id).getByTestId('run-band'),
       `/tasks/${task.id}/band`,

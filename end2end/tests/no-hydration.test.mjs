@@ -17,6 +17,7 @@ import {
   isHydrated,
   newApiClient,
   newUser,
+  openLink,
   taskCard,
   unique,
   visibleTitles,
@@ -64,7 +65,7 @@ e2e('without WebAssembly: forms work, keyboard moves do not', async ({ open }) =
 
     // Opening the card is a plain link; its "Move to In progress" posts
     // the form, and the server redirects back.
-    await taskCard(page, gig.id).getByTestId('open-task').click();
+    await openLink(page, gig.id).click();
     await page.waitForURL(`${BASE}/projects/${project.id}?task=${gig.id}`);
     assert.equal(await isHydrated(page), false);
     const posted = page.waitForResponse((r) => r.request().method() === 'POST');

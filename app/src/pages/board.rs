@@ -391,11 +391,11 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
             on:dragstart=on_dragstart
             on:keydown=on_keydown
         >
-            <h3 class="card-title" data-testid="task-title">{title}</h3>
+            <h3 class="card-title">{title}</h3>
             {has_description.then(|| view! { <p class="card-text">{description_text}</p> })}
             <Show
                 when=opened
-                fallback=move || view! { <a href=open_href.clone() class="card-open" data-testid="open-task">"Open"</a> }
+                fallback=move || view! { <a href=open_href.clone() class="card-open">"Open"</a> }
             >
                 <CardDetail id status title=detail_title.clone() description=description.clone() actions />
             </Show>
