@@ -27,7 +27,6 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use common::{TestApp, TestDb};
 use http_body_util::BodyExt as _;
-use serde_json::json;
 use tower::ServiceExt as _;
 
 fn knob(name: &str, default: usize) -> usize {
@@ -60,33 +59,7 @@ async fn run() {
     let app = TestApp::new(&db.url).await;
     let mut c = app.client();
     c.sign_up("bench@example.com").await;
-    let project = c.create_project("Benchmark Big Band").await;
-    let pid = project["id"].as_str().unwrap().to_owned();
-    let statuses = ["todo", "in_progress", "review", "done"];
-    for i in 0..tasks {
-        let description = if i % 2 == 0 {
-            format!(
-                "Step {i} of the rollout: keep the old endpoint answering until every client has moved, then remove it."
-            )
-        } else {
-            String::new()
-        };
-        let task = c
-            .create_task(
-                &pid,
-                &format!("Wire the login form to the session {i:03}"),
-                &description,
-            )
-            .await;
-        let status = statuses[i % statuses.len()];
-        if status != "todo" {
-            let id = task["id"].as_str().unwrap();
-            let r = c
-                .patch(&format!("/api/v1/tasks/{id}"), json!({ "status": status }))
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        }
-    }
+    let (pid, _) = c.full_board(tasks).await;
     let board = format!("/projects/{pid}");
 
     // What a browser receives: identity, gzip and brotli.

@@ -215,32 +215,9 @@ backends!(
         let app = TestApp::new(&url).await;
         let mut c = app.client();
         c.sign_up("cards@example.com").await;
-        let pid = c.create_project("Two hundred cards").await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        // The board benchmark's shape (server/benches/board_ssr.rs): 200
-        // tasks, every other one with a description of about 110 characters.
-        let mut first = String::new();
-        for i in 0..200 {
-            let description = if i % 2 == 0 {
-                format!(
-                    "Step {i} of the rollout: keep the old endpoint answering until every client has moved, then remove it."
-                )
-            } else {
-                String::new()
-            };
-            let task = c
-                .create_task(
-                    &pid,
-                    &format!("Wire the login form to the session {i:03}"),
-                    &description,
-                )
-                .await;
-            if i == 0 {
-                first = task["id"].as_str().unwrap().to_owned();
-            }
-        }
+        // The board benchmark's board (server/benches/board_ssr.rs).
+        let (pid, ids) = c.full_board(200).await;
+        let first = &ids[0];
 
         let board = c.page(&format!("/projects/{pid}")).await;
         assert_eq!(board.status, StatusCode::OK);

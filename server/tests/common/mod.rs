@@ -361,6 +361,47 @@ impl Client {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body
     }
+
+    /// A project holding a full board, the shape the board's benchmark and
+    /// its size test share: `tasks` tasks spread over the four columns in
+    /// turn, titled "Wire the login form to the session NNN", every other
+    /// one with a description of about 110 characters. Returns the
+    /// project's id and the tasks' ids in creation order.
+    pub async fn full_board(&mut self, tasks: usize) -> (String, Vec<String>) {
+        let project = self.create_project("Benchmark Big Band").await;
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let statuses = ["todo", "in_progress", "review", "done"];
+        let mut ids = Vec::with_capacity(tasks);
+        for i in 0..tasks {
+            let description = if i % 2 == 0 {
+                format!(
+                    "Step {i} of the rollout: keep the old endpoint answering until every client has moved, then remove it."
+                )
+            } else {
+                String::new()
+            };
+            let task = self
+                .create_task(
+                    &pid,
+                    &format!("Wire the login form to the session {i:03}"),
+                    &description,
+                )
+                .await;
+            let id = task["id"].as_str().unwrap().to_owned();
+            let status = statuses[i % statuses.len()];
+            if status != "todo" {
+                let r = self
+                    .patch(
+                        &format!("/api/v1/tasks/{id}"),
+                        serde_json::json!({ "status": status }),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            }
+            ids.push(id);
+        }
+        (pid, ids)
+    }
 }
 
 /// A key prefix of this test's own; its keys are deleted on drop (even
