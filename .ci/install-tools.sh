@@ -17,13 +17,15 @@ log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
 
 # Build tools need neither link-time optimisation nor full optimisation:
 # they mostly wait for rustc, while LTO with one codegen unit was most of a
-# fresh machine's first run. opt-level 1 still keeps their own work
-# (minifying the JS, precompressing the bundle) quick. These installs only,
-# never EXITON's own profiles (figures: BENCHMARKS.md, "First run").
+# fresh machine's first run. These installs only, never EXITON's own
+# profiles (figures: BENCHMARKS.md, "First run"). TOOL_OPT_LEVEL (1 unless
+# set) and the --config arguments in tool_config apply to the next install.
+TOOL_OPT_LEVEL=1
+tool_config=()
 tool_install() {
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
-    cargo install "$@"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOL_OPT_LEVEL" CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install ${tool_config[@]+"${tool_config[@]}"} "$@"
 }
 
 # Runs "$@" while printing, every 30 s, how long it has taken against an
@@ -80,12 +82,30 @@ fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "installing cargo-leptos $CARGO_LEPTOS_VERSION"
-  with_progress "cargo-leptos" 720 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+  # Unoptimised but for the crates whose speed shows in every build of the
+  # site: brotli and gzip (--precompress), the wasm splitter and the JS
+  # minifier. A third of opt-level 1's compile time; the bundle step takes
+  # about 5 s longer.
+  TOOL_OPT_LEVEL=0
+  for crate in brotli brotli-decompressor alloc-no-stdlib alloc-stdlib libflate libflate_lz77 \
+    crc32fast adler32 dary_heap wasmparser wasm_split_cli_support swc_ecma_minifier; do
+    tool_config+=(--config "profile.release.package.$crate.opt-level=3")
+  done
+  with_progress "cargo-leptos" 330 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+  TOOL_OPT_LEVEL=1
+  tool_config=()
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  with_progress "wasm-bindgen-cli" 170 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+  # Likewise, but for the wasm reader and rewriter it spends its time in.
+  TOOL_OPT_LEVEL=0
+  for crate in walrus wasmparser wasm-bindgen-cli-support wasm-bindgen-wasm-interpreter id-arena leb128; do
+    tool_config+=(--config "profile.release.package.$crate.opt-level=3")
+  done
+  with_progress "wasm-bindgen-cli" 90 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+  TOOL_OPT_LEVEL=1
+  tool_config=()
 fi
 
 if $with_browser && ! command -v chromium >/dev/null 2>&1; then
