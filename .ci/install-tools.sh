@@ -15,17 +15,22 @@ with_browser=false
 
 log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
 
-# Build tools need neither link-time optimisation nor full optimisation:
-# they mostly wait for rustc, while LTO with one codegen unit was most of a
-# fresh machine's first run. These installs only, never EXITON's own
-# profiles (figures: BENCHMARKS.md, "First run"). TOOL_OPT_LEVEL (1 unless
-# set) and the --config arguments in tool_config apply to the next install.
-TOOL_OPT_LEVEL=1
-tool_config=()
+# Build tools need neither link-time optimisation nor optimisation at all,
+# but for the few crates their own work spends its time in: they mostly
+# wait for rustc, while optimising every dependency was most of a fresh
+# machine's first run. These installs only, never EXITON's own profiles
+# (figures: BENCHMARKS.md, "First run"). `optimised` names the crates kept
+# at opt-level 3 for the next install.
+optimised=()
 tool_install() {
+  # Locals: bash scopes names dynamically, and the caller has its own `crate`.
+  local config=() name
+  for name in ${optimised[@]+"${optimised[@]}"}; do
+    config+=(--config "profile.release.package.$name.opt-level=3")
+  done
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOL_OPT_LEVEL" CARGO_PROFILE_RELEASE_DEBUG=false \
-    cargo install ${tool_config[@]+"${tool_config[@]}"} "$@"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install ${config[@]+"${config[@]}"} "$@"
 }
 
 # Runs "$@" while printing, every 30 s, how long it has taken against an
@@ -82,30 +87,19 @@ fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "installing cargo-leptos $CARGO_LEPTOS_VERSION"
-  # Unoptimised but for the crates whose speed shows in every build of the
-  # site: brotli and gzip (--precompress), the wasm splitter and the JS
-  # minifier. A third of opt-level 1's compile time; the bundle step takes
-  # about 5 s longer.
-  TOOL_OPT_LEVEL=0
-  for crate in brotli brotli-decompressor alloc-no-stdlib alloc-stdlib libflate libflate_lz77 \
-    crc32fast adler32 dary_heap wasmparser wasm_split_cli_support swc_ecma_minifier; do
-    tool_config+=(--config "profile.release.package.$crate.opt-level=3")
-  done
+  # Brotli and gzip (--precompress), the wasm splitter, the JS minifier:
+  # with them optimised, a build of the site takes about 5 s longer than
+  # with an opt-level 1 cargo-leptos, at a third of its compile time.
+  optimised=(brotli brotli-decompressor alloc-no-stdlib alloc-stdlib libflate libflate_lz77
+    crc32fast adler32 dary_heap wasmparser wasm_split_cli_support swc_ecma_minifier)
   with_progress "cargo-leptos" 330 install_patched cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
-  TOOL_OPT_LEVEL=1
-  tool_config=()
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  # Likewise, but for the wasm reader and rewriter it spends its time in.
-  TOOL_OPT_LEVEL=0
-  for crate in walrus wasmparser wasm-bindgen-cli-support wasm-bindgen-wasm-interpreter id-arena leb128; do
-    tool_config+=(--config "profile.release.package.$crate.opt-level=3")
-  done
+  # The wasm reader and rewriter it spends its time in.
+  optimised=(walrus wasmparser wasm-bindgen-cli-support wasm-bindgen-wasm-interpreter id-arena leb128)
   with_progress "wasm-bindgen-cli" 90 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
-  TOOL_OPT_LEVEL=1
-  tool_config=()
 fi
 
 if $with_browser && ! command -v chromium >/dev/null 2>&1; then
