@@ -14,7 +14,6 @@ use crate::server_fns::{SignOut, current_user, open_review_count};
 #[component]
 pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
-    let children = StoredValue::new(children);
     // The page is built once: the `Suspend` is not wrapped in a closure,
     // so the user resource resolving cannot re-run it and build `children`
     // (with all of the page's resources) a second time. The user never
@@ -28,7 +27,7 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
                         view! {
                             <LiveProvider>
                                 <AppHeader user />
-                                {children.read_value()()}
+                                {children()}
                             </LiveProvider>
                         }
                             .into_any()
