@@ -79,7 +79,8 @@ mod from_domain {
                     field: "password".into(),
                     message: e.to_string(),
                 },
-                AccountError::TooManyAttempts { retry_after_secs } => {
+                AccountError::TooManyAttempts { retry_after_secs }
+                | AccountError::Busy { retry_after_secs } => {
                     Self::TooManyAttempts(retry_after_secs)
                 }
                 AccountError::NotFound => Self::Unauthenticated,

@@ -73,10 +73,12 @@ mod ctx {
         AppError::Internal
     }
 
-    /// The caller's address, for sign-in throttling.
-    pub fn client() -> String {
+    /// The caller, for throttling.
+    pub fn client() -> domain::accounts::ClientKey {
         use_context::<http::request::Parts>()
-            .map_or_else(|| "unknown".to_owned(), |p| crate::session::client_addr(&p))
+            .map_or_else(domain::accounts::ClientKey::unknown, |p| {
+                crate::session::client_key(&p)
+            })
     }
 }
 
@@ -97,11 +99,14 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
 pub async fn sign_up(email: String, password: String, name: String) -> Result<(), AppError> {
     let user = ctx::services()?
         .accounts
-        .sign_up(domain::accounts::SignUp {
-            email,
-            password,
-            name,
-        })
+        .sign_up(
+            domain::accounts::SignUp {
+                email,
+                password,
+                name,
+            },
+            &ctx::client(),
+        )
         .await
         .map_err(ctx::fail)?;
     crate::session::begin(&ctx::session().await?, user.id)

@@ -31,12 +31,35 @@ pub async fn end(session: &Session) -> Result<(), Error> {
     session.flush().await
 }
 
-/// The caller's address, for sign-in throttling ("unknown" when the server
-/// runs without connect info, as in router tests). Used by the REST API and
-/// the server functions alike.
-pub fn client_addr(parts: &http::request::Parts) -> String {
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+/// The caller's address as the server resolved it (the peer, or the
+/// client a trusted proxy names): set on every request by the server's
+/// client-address layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// The caller's address, for throttling: what the server resolved, else the
+/// peer's address, else "unknown" (router tests run without either).
+/// Used by the REST API and the server functions alike.
+pub fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
 }
+
+/// The caller as the throttles count it: its address (an IPv6 client by
+/// its /64), or one shared "unknown" budget when the address is not known.
+pub fn client_key(parts: &http::request::Parts) -> domain::accounts::ClientKey {
+    client_ip(parts).map_or_else(
+        domain::accounts::ClientKey::unknown,
+        domain::accounts::ClientKey::from_ip,
+    )
+}
+
+/// This response's Content-Security-Policy nonce, minted by the server's
+/// security-headers layer before the page renders; the renderer stamps it
+/// on the inline scripts it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CspNonce(pub String);

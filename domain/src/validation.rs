@@ -23,8 +23,28 @@ impl InvalidField {
     }
 }
 
+/// Unicode bidi embedding, override and isolate controls (LRE, RLE, PDF, LRO,
+/// RLO, LRI, RLI, FSI, PDI). They are format characters (category Cf), so
+/// `char::is_control` lets them through, yet they reorder how everything after
+/// them is displayed: a task titled `\u{202E}fdp.exe` reads as `exe.pdf`, and
+/// in descriptions fed to the coder they can make code or a diff read
+/// differently from what it does ("Trojan Source", CVE-2021-42574). No field
+/// needs them: plain RTL text displays correctly without.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The zero-width directional marks (LRM, RLM, ALM). They only nudge
+/// neighbouring neutral characters, so mixed-direction prose legitimately
+/// uses them; but a one-line name or title has no use for invisible
+/// characters that can make two different values look identical.
+fn is_bidi_mark(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
 /// Trims `raw` and checks it is non-empty, at most `max` characters and free
-/// of control characters (newlines are allowed only when `multiline`).
+/// of control characters (newlines are allowed only when `multiline`) and of
+/// bidi controls (directional marks are allowed only when `multiline`).
 pub(crate) fn text(
     field: &str,
     raw: &str,
@@ -50,6 +70,15 @@ pub(crate) fn text(
         return Err(InvalidField::new(
             field,
             "must not contain control characters",
+        ));
+    }
+    let bad_bidi = value
+        .chars()
+        .any(|c| is_bidi_control(c) || (!multiline && is_bidi_mark(c)));
+    if bad_bidi {
+        return Err(InvalidField::new(
+            field,
+            "must not contain bidirectional control characters (such as U+202E)",
         ));
     }
     Ok(value.to_owned())
@@ -86,5 +115,48 @@ mod tests {
         assert!(text("f", "a\nb", 5, true, true).is_ok());
         assert!(text("f", "a\nb", 5, false, true).is_err());
         assert!(text("f", "a\u{7}b", 5, true, true).is_err());
+    }
+
+    const BIDI_MESSAGE: &str = "must not contain bidirectional control characters (such as U+202E)";
+
+    #[test]
+    fn single_line_refuses_every_bidi_control_and_mark() {
+        let controls = ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}');
+        for c in controls.chain(['\u{200E}', '\u{200F}', '\u{061C}']) {
+            let err = text("title", &format!("invoice{c}fdp.exe"), 50, false, true).unwrap_err();
+            assert_eq!(err.field, "title", "U+{:04X}", u32::from(c));
+            assert_eq!(err.message, BIDI_MESSAGE, "U+{:04X}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn multiline_refuses_bidi_controls() {
+        let controls = ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}');
+        for c in controls {
+            let raw = format!(
+                "if access_level != \"user{c}\u{2066}// Check if admin\u{2069}\u{2066}\") {{"
+            );
+            let err = text("description", &raw, 200, true, false).unwrap_err();
+            assert_eq!(err.field, "description", "U+{:04X}", u32::from(c));
+            assert_eq!(err.message, BIDI_MESSAGE);
+        }
+    }
+
+    #[test]
+    fn multiline_keeps_directional_marks_for_rtl_prose() {
+        for c in ['\u{200E}', '\u{200F}', '\u{061C}'] {
+            let raw = format!("Rename to \u{5E9}\u{5DC}\u{5D5}\u{5DD}{c} (v2)\nthen ship");
+            assert_eq!(
+                text("description", &raw, 200, true, false).as_deref(),
+                Ok(raw.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn plain_rtl_text_is_fine_everywhere() {
+        let hebrew = "\u{5E9}\u{5DC}\u{5D5}\u{5DD} world";
+        assert!(text("name", hebrew, 50, false, true).is_ok());
+        assert!(text("description", hebrew, 50, true, false).is_ok());
     }
 }

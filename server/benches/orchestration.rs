@@ -53,7 +53,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use domain::Services;
-use domain::accounts::SignUp;
+use domain::accounts::{ClientKey, SignUp};
 use domain::band::{AgentRole, AiProvider, AiRequest, ChatMessage};
 use domain::projects::NewProject;
 use domain::sessions::{Conductor, Intent, IntentAction, ReviewKind, SessionStatus};
@@ -224,14 +224,22 @@ struct Seat {
 
 async fn seats(services: &Services, n: usize) -> Vec<Seat> {
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
+        // One address per seat: the sign-up throttle counts per client.
+        let octets = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
+        let client = ClientKey::from_ip(std::net::IpAddr::from([
+            10, octets[1], octets[2], octets[3],
+        ]));
         let user = services
             .accounts
-            .sign_up(SignUp {
-                email: format!("bench-{}@example.com", Uuid::new_v4().simple()),
-                password: "correct horse battery".into(),
-                name: "Bench".into(),
-            })
+            .sign_up(
+                SignUp {
+                    email: format!("bench-{}@example.com", Uuid::new_v4().simple()),
+                    password: "correct horse battery".into(),
+                    name: "Bench".into(),
+                },
+                &client,
+            )
             .await
             .unwrap();
         let project = services

@@ -52,6 +52,8 @@ pub struct Config {
     /// `EXITON_MAX_TOKENS` (2048 per call, less when the tier's session
     /// limit needs it), `EXITON_REVIEW_TTL_HOURS` (24).
     pub conductor: ConductorSettings,
+    /// Connection, request and client-address limits (`crate::serve`).
+    pub net: NetLimits,
     /// The event bus: Redis Streams at `REDIS_URL` (may embed a password,
     /// so redacted in `Debug`), else in-process.
     pub redis_url: Option<String>,
@@ -146,6 +148,7 @@ impl Config {
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "exiton".to_owned()),
             bus: bus_settings(&get)?,
+            net: net_limits(&get)?,
         })
     }
 
@@ -285,6 +288,98 @@ fn bus_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<BusSett
     })
 }
 
+/// Limits that keep slow or abusive clients from tying the server up.
+#[derive(Debug, Clone)]
+pub struct NetLimits {
+    /// A connection must finish its request headers within this
+    /// (`EXITON_HEADER_READ_TIMEOUT_SECS`, 10).
+    pub header_read_timeout: std::time::Duration,
+    /// A request's response must start within this, else 503
+    /// (`EXITON_REQUEST_TIMEOUT_SECS`, 30). Bodies already streaming and
+    /// upgraded sockets are not cut.
+    pub request_timeout: std::time::Duration,
+    /// Connections served at once; more wait in the listen queue
+    /// (`EXITON_MAX_CONNECTIONS`, 1024).
+    pub max_connections: usize,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; sign-ins
+    /// past it wait briefly, then get 429 (`EXITON_MAX_CONCURRENT_HASHES`,
+    /// the number of cores).
+    pub max_concurrent_hashes: usize,
+    /// Sign-up attempts one client may make per hour
+    /// (`EXITON_SIGNUPS_PER_HOUR`, 10).
+    pub sign_ups_per_hour: u32,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` names the
+    /// client (`EXITON_TRUSTED_PROXIES`: addresses or CIDR ranges, comma
+    /// separated; none by default, so those headers are ignored).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+            max_concurrent_hashes: cores(),
+            sign_ups_per_hour: 10,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+fn net_limits(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<NetLimits> {
+    let defaults = NetLimits::default();
+    let secs = |key: &str, default: std::time::Duration| -> anyhow::Result<std::time::Duration> {
+        let n: u64 = number(get, key, default.as_secs())?;
+        if n == 0 {
+            bail!("{key} must be at least 1");
+        }
+        Ok(std::time::Duration::from_secs(n))
+    };
+    let at_least_one = |key: &str, default: usize| -> anyhow::Result<usize> {
+        let n: usize = number(get, key, default)?;
+        if n == 0 {
+            bail!("{key} must be at least 1");
+        }
+        Ok(n)
+    };
+    Ok(NetLimits {
+        header_read_timeout: secs(
+            "EXITON_HEADER_READ_TIMEOUT_SECS",
+            defaults.header_read_timeout,
+        )?,
+        request_timeout: secs("EXITON_REQUEST_TIMEOUT_SECS", defaults.request_timeout)?,
+        max_connections: at_least_one("EXITON_MAX_CONNECTIONS", defaults.max_connections)?,
+        max_concurrent_hashes: at_least_one(
+            "EXITON_MAX_CONCURRENT_HASHES",
+            defaults.max_concurrent_hashes,
+        )?,
+        sign_ups_per_hour: number(get, "EXITON_SIGNUPS_PER_HOUR", defaults.sign_ups_per_hour)?,
+        trusted_proxies: trusted_proxies(get("EXITON_TRUSTED_PROXIES").as_deref())?,
+    })
+}
+
+/// `10.0.0.1, 10.1.0.0/16, ::1` → the ranges (a bare address is its own /32
+/// or /128).
+fn trusted_proxies(raw: Option<&str>) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| {
+                    format!("EXITON_TRUSTED_PROXIES: {s:?} is not an address or CIDR range")
+                })
+        })
+        .collect()
+}
+
 fn number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -335,6 +430,7 @@ impl fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("bus", &self.bus)
+            .field("net", &self.net)
             .field("local_model", &self.local_model)
             .finish()
     }
@@ -355,6 +451,29 @@ mod tests {
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn network_limits_and_trusted_proxies() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.net.trusted_proxies.is_empty());
+        assert_eq!(c.net.header_read_timeout.as_secs(), 10);
+        let c = cfg(&[
+            ("EXITON_TRUSTED_PROXIES", " 10.0.0.1, 172.16.0.0/12,::1 "),
+            ("EXITON_MAX_CONNECTIONS", "8"),
+        ])
+        .unwrap();
+        let proxies: Vec<String> = c
+            .net
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["10.0.0.1/32", "172.16.0.0/12", "::1/128"]);
+        assert_eq!(c.net.max_connections, 8);
+        let bad = cfg(&[("EXITON_TRUSTED_PROXIES", "10.0.0.1,proxy.local")]).unwrap_err();
+        assert!(format!("{bad:#}").contains("proxy.local"), "{bad:#}");
+        assert!(cfg(&[("EXITON_REQUEST_TIMEOUT_SECS", "0")]).is_err());
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The `server` binary: read config, open and migrate the database, serve.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -92,13 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"));
     tracing::info!(%url, "EXITON is listening");
     println!("EXITON is up: open {url}");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .context("serving")?;
+    server::serve::run(listener, router, &config.net, shutdown()).await;
     relay.stop().await;
     Ok(())
 }

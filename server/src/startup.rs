@@ -16,7 +16,7 @@ use domain::projects::ProjectService;
 use domain::sessions::Conductor;
 use domain::tasks::TaskService;
 use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,7 +28,8 @@ use crate::config::{Config, redact_url};
 use crate::inbound::api;
 use crate::inbound::csrf::{self, CsrfPolicy};
 use crate::inbound::live::LiveHub;
-use crate::inbound::{request_context, static_files};
+use crate::inbound::security_headers::{self, CspNonce, SecurityPolicy};
+use crate::inbound::{body_limit, client_addr, request_context, static_files};
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
@@ -62,13 +63,20 @@ pub fn services_with(
 ) -> anyhow::Result<Services> {
     let projects = Arc::new(SeaOrmProjectRepository::new(db.clone()));
     let tasks = Arc::new(SeaOrmTaskRepository::new(db.clone()));
-    let hasher = Argon2Hasher::new(config.argon2_memory_kib, config.argon2_iterations)
-        .map_err(|e| anyhow::anyhow!("EXITON_ARGON2_* parameters out of range: {e}"))?;
+    let hasher = Argon2Hasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.net.max_concurrent_hashes,
+    )
+    .map_err(|e| anyhow::anyhow!("EXITON_ARGON2_* parameters out of range: {e}"))?;
     let band = band(config)?;
     let accounts = AccountService::new(
         Arc::new(SeaOrmUserRepository::new(db.clone())),
         Arc::new(hasher),
-        Arc::new(SignInThrottle::new(ThrottlePolicy::default())),
+        Arc::new(SignInThrottle::new(ThrottlePolicy {
+            sign_ups_per_client: config.net.sign_ups_per_hour,
+            ..ThrottlePolicy::default()
+        })),
     );
     let budgets = BudgetService::new(Arc::new(SeaOrmBudgetLedger::new(db.clone())));
     let api_keys = ApiKeyService::new(
@@ -161,6 +169,31 @@ fn ui_routes() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
+/// What every page render gets: the use cases, and the CSP nonce the
+/// security-headers layer minted for this response (in place of the one
+/// leptos_axum generates, which no header would name).
+fn page_context(services: Services) -> impl Fn() + Clone + Send + 'static {
+    move || {
+        provide_context(services.clone());
+        let nonce = use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+        if let Some(CspNonce(nonce)) = nonce {
+            provide_context(leptos::nonce::Nonce::from_value(nonce));
+        }
+    }
+}
+
+/// `cargo leptos watch`'s reload socket, which the page's CSP must allow
+/// while developing (cargo-leptos sets `LEPTOS_WATCH` then).
+fn reload_socket(options: &LeptosOptions) -> Option<String> {
+    std::env::var_os("LEPTOS_WATCH")?;
+    Some(format!(
+        "ws://{}:{}",
+        options.site_addr.ip(),
+        options.reload_port
+    ))
+}
+
 /// The whole application router over built services (tests keep a handle
 /// on them; the binary also runs background jobs with them).
 pub fn router_with(
@@ -178,22 +211,24 @@ pub fn router_with(
 
     let routes = ui_routes();
     let ui = Router::new()
-        .leptos_routes_with_context(
-            &leptos_options,
-            routes,
-            {
-                let services = services.clone();
-                move || provide_context(services.clone())
-            },
-            {
-                let options = leptos_options.clone();
-                move || app::shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler(app::shell))
-        .with_state(leptos_options.clone());
+        .leptos_routes_with_context(&leptos_options, routes, page_context(services.clone()), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            page_context(services.clone()),
+            app::shell,
+        ))
+        .with_state(leptos_options.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            body_limit::guard,
+        ));
 
-    let sessions = SessionManagerLayer::new(SeaOrmSessionStore::new(db))
+    let hub = state.live.clone();
+    let store =
+        SeaOrmSessionStore::new(db).on_delete(Arc::new(move |id: &str| hub.session_ended(id)));
+    let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -204,25 +239,58 @@ pub fn router_with(
     let csrf_policy = Arc::new(CsrfPolicy {
         extra_origins: config.public_url.iter().cloned().collect(),
     });
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = request_context::REQUEST_ID;
+    let security = Arc::new(SecurityPolicy {
+        https: config.secure_cookies(),
+        reload_socket: reload_socket(&leptos_options),
+    });
 
-    api::router(state, config.max_body_bytes)
-        .merge(static_files::bundle(&leptos_options))
-        .merge(ui)
+    // Pages, server functions and the REST API must start answering in
+    // time; the static bundle streams from disk and is left alone.
+    let timed = api::router(state, config.max_body_bytes).merge(ui).layer(
+        axum::middleware::from_fn_with_state(
+            config.net.request_timeout,
+            crate::serve::request_timeout,
+        ),
+    );
+    static_files::bundle(&leptos_options)
+        .merge(timed)
         .layer(static_files::compression())
-        .layer(axum::middleware::from_fn_with_state(csrf_policy, csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf_policy,
+            csrf::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            security_headers::guard,
+        ))
         .layer(axum::middleware::from_fn(request_context::scope))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.net.trusted_proxies.clone()),
+            client_addr::resolve,
+        ))
         .layer(sessions)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let header = |name: &HeaderName| {
+                    req.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %header(&request_context::REQUEST_ID),
+                    client_request_id = %header(&request_context::CLIENT_REQUEST_ID),
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(request_context::own_ids))
 }
 
 /// The event bus the configuration asks for: Redis Streams (keys under

@@ -275,3 +275,106 @@ backends!(
         assert!(!rig.app.live.watching(rig.user));
     }
 );
+
+/// Reads until the server closes the socket; its close code and reason.
+async fn closed(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed within 10 s")
+            .expect("a close frame before the end")
+            .unwrap();
+        if let Message::Close(frame) = message {
+            let frame = frame.expect("a close frame that says why");
+            return (u16::from(frame.code), frame.reason.to_string());
+        }
+    }
+}
+
+backends!(
+    a_socket_closes_when_its_session_ends_or_its_key_is_revoked,
+    |url: String| async move {
+        let app = TestApp::new(&url).await;
+        let _relay = app.go_live();
+        let addr = serve(&app).await;
+        let mut c = app.client();
+        c.sign_up("ada@example.com").await;
+        // A second session of the same user, in another browser.
+        let mut elsewhere = app.client();
+        let login = elsewhere
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": "ada@example.com", "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(login.status, 200, "{}", login.text);
+        let created = c.post("/api/v1/api-keys", json!({"name": "live"})).await;
+        let key = created.body["key"].as_str().unwrap().to_owned();
+        let key_id = created.body["id"].as_str().unwrap().to_owned();
+
+        let mut by_cookie = connect(addr, "", &cookie(&c)).await.unwrap();
+        until(&mut by_cookie, "ready").await;
+        let mut other_session = connect(addr, "", &cookie(&elsewhere)).await.unwrap();
+        until(&mut other_session, "ready").await;
+        let bearer = [("authorization", format!("Bearer {key}"))];
+        let mut by_key = connect(addr, "", &bearer).await.unwrap();
+        until(&mut by_key, "ready").await;
+
+        // Signing out closes that session's socket at once, and only it.
+        let out = c.post("/api/v1/auth/logout", json!({})).await;
+        assert_eq!(out.status, 204, "{}", out.text);
+        assert_eq!(closed(&mut by_cookie).await, (4001, "signed out".into()));
+
+        // Revoking the key closes the key's socket.
+        let revoked = elsewhere
+            .delete(&format!("/api/v1/api-keys/{key_id}"))
+            .await;
+        assert_eq!(revoked.status, 204, "{}", revoked.text);
+        assert_eq!(closed(&mut by_key).await, (4003, "API key revoked".into()));
+
+        // The other session's socket still carries the user's events.
+        let pid = elsewhere.create_project("Still live").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let got = next_events(&mut other_session, 2).await;
+        assert!(
+            got.iter().any(|(_, t)| t == "ProjectCreated"),
+            "{got:?} (project {pid})"
+        );
+    }
+);
+
+backends!(
+    a_user_holds_a_bounded_number_of_sockets,
+    |url: String| async move {
+        let app = TestApp::new(&url).await;
+        let addr = serve(&app).await;
+        let mut c = app.client();
+        c.sign_up("ada@example.com").await;
+        let mut open = Vec::new();
+        for _ in 0..server::inbound::live::MAX_SOCKETS_PER_USER {
+            let mut socket = connect(addr, "", &cookie(&c)).await.unwrap();
+            until(&mut socket, "ready").await;
+            open.push(socket);
+        }
+        match connect(addr, "", &cookie(&c)).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 429),
+            other => panic!("expected 429, got {:?}", other.map(|_| ())),
+        }
+        // Closing one frees its place.
+        let mut first = open.remove(0);
+        first.close(None).await.unwrap();
+        drop(first);
+        let mut again = None;
+        for _ in 0..50 {
+            if let Ok(socket) = connect(addr, "", &cookie(&c)).await {
+                again = Some(socket);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut again = again.expect("a place once a socket closed");
+        until(&mut again, "ready").await;
+    }
+);

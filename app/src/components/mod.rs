@@ -10,4 +10,4 @@ mod widgets;
 pub use format::thousands;
 pub use layout::RequireUser;
 pub use route::route_id;
-pub use widgets::{ErrorNote, LastError, TextAreaField, TextField, last_error};
+pub use widgets::{ErrorNote, LastError, TextArea, TextAreaField, TextField, last_error};

@@ -1,5 +1,6 @@
-//! Form widgets: a labelled input that shows its own validation error, and
-//! a note for errors that belong to no field.
+//! Form widgets: a labelled input that shows its own validation error, a
+//! text area that always escapes its text, and a note for errors that
+//! belong to no field.
 
 use leptos::prelude::*;
 
@@ -81,16 +82,65 @@ pub fn TextAreaField(
         <label for=id.clone() class="block text-sm text-slate-300">
             {label}
         </label>
-        <textarea
-            id=id
+        <TextArea
+            value=RwSignal::new(String::new())
             name=name
             rows=rows
-            placeholder=placeholder
-            aria-invalid=move || message().is_some().to_string()
-            class="input mt-1"
-        ></textarea>
+            attr:id=id
+            attr:placeholder=placeholder
+            attr:aria-invalid=move || message().is_some().to_string()
+            attr:class="input mt-1"
+        />
         <FieldError message name />
     }
+}
+
+/// The one way to write a `<textarea>`: its text comes from `value`, never
+/// from raw children. Leptos writes a textarea's children into the HTML
+/// without escaping them, so user text there could close the element and
+/// smuggle in markup. The server renders the escaped text itself (for the
+/// page before hydration); in the browser, `prop:value` fills the box as
+/// plain text, and typing updates `value`. Other attributes (`id`, `class`,
+/// `required`, `aria-*`, `data-testid`) come from the caller as `attr:`.
+#[component]
+pub fn TextArea(
+    /// The text, kept in step with what the user types.
+    value: RwSignal<String>,
+    name: &'static str,
+    #[prop(default = 3)] rows: u32,
+) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let prefill = textarea_text(&value.get_untracked());
+    #[cfg(not(feature = "ssr"))]
+    let prefill = ();
+    view! {
+        <textarea
+            name=name
+            rows=rows
+            prop:value=move || value.get()
+            on:input=move |ev| value.set(event_target_value(&ev))
+        >
+            {prefill}
+        </textarea>
+    }
+}
+
+/// `text` as the content of a `<textarea>` in server-rendered HTML:
+/// escaped, after a newline (the parser drops one leading newline there,
+/// which would otherwise eat the text's own).
+#[cfg(feature = "ssr")]
+fn textarea_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push('\n');
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Shows an error that is not about a particular input.
@@ -118,4 +168,18 @@ where
     S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
 {
     Signal::derive(move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned())))
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::textarea_text;
+
+    #[test]
+    fn textarea_content_cannot_close_the_element() {
+        assert_eq!(
+            textarea_text("</textarea><script>x && y</script>"),
+            "\n&lt;/textarea&gt;&lt;script&gt;x &amp;&amp; y&lt;/script&gt;"
+        );
+        assert_eq!(textarea_text("\nfirst"), "\n\nfirst");
+    }
 }

@@ -328,9 +328,7 @@ pub(crate) fn AgentCard(i: AgentInvocation) -> impl IntoView {
             {r.error.clone().map(|e| view! { <p class="mt-2 text-sm text-rose-300" role="alert" data-testid="agent-error">{e}</p> })}
             <div class="mt-3 flex items-center gap-2 text-sm">
                 <span>"Confidence "<strong data-testid="confidence">{format!("{percent:.0} %")}</strong></span>
-                <div class="h-2 flex-1 rounded-full bg-white/10" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=percent.to_string()>
-                    <div class="h-2 rounded-full bg-brass-400" style=format!("width: {percent}%")></div>
-                </div>
+                <meter class="meter flex-1" min="0" max="100" value=percent.to_string() aria-label="Confidence"></meter>
             </div>
             <p class="mt-1 text-xs text-slate-400">
                 {format!("{} tokens · {} ms", thousands(i.tokens_used), thousands(i.execution_time_ms))}

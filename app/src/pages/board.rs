@@ -13,7 +13,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
 use crate::components::live::changes;
-use crate::components::{ErrorNote, RequireUser, TextField, last_error, route_id};
+use crate::components::{ErrorNote, RequireUser, TextArea, TextField, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::not_found::NotFound;
 use crate::server_fns::{BoardTask, CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
@@ -439,7 +439,7 @@ fn CardDetail(
                 <input type="hidden" name="id" value=edit_id />
                 <div class="space-y-2" data-testid="edit-form">
                     <input name="title" value=title required class="input" aria-label="Title" />
-                    <textarea name="description" rows="3" class="input" aria-label="Description">{description}</textarea>
+                    <TextArea value=RwSignal::new(description) name="description" attr:class="input" attr:aria-label="Description" />
                     <button type="submit" class="btn-secondary">"Save"</button>
                     <a href=close_href class="btn-ghost" data-testid="close-task">"Close"</a>
                 </div>

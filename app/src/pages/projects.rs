@@ -3,7 +3,7 @@
 use domain::projects::{Project, ProjectStatus};
 use leptos::prelude::*;
 
-use crate::components::{ErrorNote, RequireUser, TextField, last_error};
+use crate::components::{ErrorNote, RequireUser, TextArea, TextField, last_error};
 use crate::server_fns::{CreateProject, UpdateProject, list_projects};
 
 #[component]
@@ -109,7 +109,7 @@ fn ProjectCard(project: Project, update: ServerAction<UpdateProject>) -> impl In
                         </label>
                         <label class="w-full">
                             <span class="block text-slate-400">"Description"</span>
-                            <textarea name="description" rows="2" class="input mt-1">{description}</textarea>
+                            <TextArea value=RwSignal::new(description) name="description" rows=2 attr:class="input mt-1" />
                         </label>
                         <button type="submit" class="btn-secondary">"Save"</button>
                     </div>

@@ -24,7 +24,7 @@ use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use crate::components::live::{LiveEvent, changes};
-use crate::components::{RequireUser, keys, last_error, route_id};
+use crate::components::{RequireUser, TextArea, keys, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::band::{AgentCard, reason_text};
 use crate::pages::not_found::NotFound;
@@ -338,24 +338,6 @@ fn main_output(outputs: &[AgentInvocation]) -> usize {
 
 const SUBMIT_KEYS: &str = "Control+Enter Meta+Enter";
 
-/// `text` as the content of a `<textarea>` in server-rendered HTML:
-/// escaped, after a newline (the parser drops one leading newline there,
-/// which would otherwise eat the text's own).
-#[cfg(feature = "ssr")]
-fn textarea_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    out.push('\n');
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[component]
 fn DecisionForms(
     review_id: Uuid,
@@ -371,14 +353,6 @@ fn DecisionForms(
         .map(|o| (o.role, o.agent, o.response.content))
         .collect();
     let initial = texts.get(main).map(|t| t.2.clone()).unwrap_or_default();
-    // Leptos writes a <textarea>'s children unescaped, so agent output as a
-    // child could close the element and smuggle in markup. The server
-    // renders the escaped text itself (for the page before hydration);
-    // in the browser, `prop:value` fills the box as plain text.
-    #[cfg(feature = "ssr")]
-    let prefill = textarea_text(&initial);
-    #[cfg(not(feature = "ssr"))]
-    let prefill = ();
     let text = RwSignal::new(initial);
     let options = texts
         .iter()
@@ -416,19 +390,16 @@ fn DecisionForms(
                     {options}
                 </select>
                 <label for="modify-text" class="block text-sm text-slate-300">"Your version"</label>
-                <textarea
-                    id="modify-text"
+                <TextArea
+                    value=text
                     name="text"
                     rows=12
-                    required=true
-                    class="input font-mono text-xs"
-                    data-testid="modify-text"
-                    aria-keyshortcuts="M"
-                    prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
-                >
-                    {prefill}
-                </textarea>
+                    attr:id="modify-text"
+                    attr:required=true
+                    attr:class="input font-mono text-xs"
+                    attr:data-testid="modify-text"
+                    attr:aria-keyshortcuts="M"
+                />
                 <label for="modify-comment" class="block text-sm text-slate-300">"Comment (optional)"</label>
                 <input id="modify-comment" name="comment" class="input" />
                 <button type="submit" class="btn-secondary" data-testid="modify" aria-keyshortcuts=SUBMIT_KEYS disabled=move || pending.get()>
@@ -461,15 +432,16 @@ fn DecisionForms(
             <Bound review_id hash decision="reject" />
             <h3 class="font-semibold">"Reject"<Key k="R" /></h3>
             <label for="reject-reason" class="block text-sm text-slate-300">"Why? The reason is logged for the band to learn from."</label>
-            <textarea
-                id="reject-reason"
+            <TextArea
+                value=RwSignal::new(String::new())
                 name="reason"
                 rows=3
-                required=true
-                class="input"
-                data-testid="reject-reason"
-                aria-keyshortcuts="R"
-            ></textarea>
+                attr:id="reject-reason"
+                attr:required=true
+                attr:class="input"
+                attr:data-testid="reject-reason"
+                attr:aria-keyshortcuts="R"
+            />
             <button
                 type="submit"
                 class="rounded-md border border-rose-400/40 px-3 py-2 text-sm text-rose-200 transition hover:bg-rose-500/10 focus:outline-none focus-visible:ring-2 focus-visible:ring-rose-400/50"
@@ -824,19 +796,5 @@ fn RateTable(
                 <tbody class="divide-y divide-white/5">{body}</tbody>
             </table>
         </div>
-    }
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::textarea_text;
-
-    #[test]
-    fn textarea_content_cannot_close_the_element() {
-        assert_eq!(
-            textarea_text("</textarea><script>x && y</script>"),
-            "\n&lt;/textarea&gt;&lt;script&gt;x &amp;&amp; y&lt;/script&gt;"
-        );
-        assert_eq!(textarea_text("\nfirst"), "\n\nfirst");
     }
 }

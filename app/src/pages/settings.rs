@@ -74,9 +74,7 @@ fn BudgetPanel() -> impl IntoView {
                                     {(b.reserved_tokens > 0).then(|| format!(", {} held by running sessions", thousands(b.reserved_tokens)))}
                                     "."
                                 </p>
-                                <div class="mt-2 h-2 rounded-full bg-white/10" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=percent.to_string()>
-                                    <div class="h-2 rounded-full bg-brass-400" style=format!("width: {percent}%")></div>
-                                </div>
+                                <meter class="meter mt-2" min="0" max="100" value=percent.to_string() aria-label="Tokens used this month"></meter>
                                 <p class="mt-2 text-xs text-slate-400">
                                     {format!(
                                         "{} left · up to {} per task · resets {}",

@@ -1,13 +1,13 @@
 //! Account use cases: sign up, sign in, look up.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
-    AccountError, AiPreferences, Email, NewUser, Password, PasswordHash, PasswordHasher,
+    AccountError, AiPreferences, ClientKey, Email, NewUser, Password, PasswordHash, PasswordHasher,
     SignInThrottle, SubscriptionTier, User, UserName, UserRepository,
 };
 use crate::budgets::TokenBudget;
@@ -46,10 +46,19 @@ impl AccountService {
     }
 
     /// Registers a user on the free tier with a fresh token budget.
+    /// `client` identifies the caller so that sign-ups are limited per client.
     ///
     /// # Errors
-    /// `InvalidField` naming the bad field, `EmailTaken`, or `Unexpected`.
-    pub async fn sign_up(&self, input: SignUp) -> Result<User, AccountError> {
+    /// `TooManyAttempts` once `client` has used up its sign-ups for now,
+    /// `InvalidField` naming the bad field, `EmailTaken`, `Busy` or
+    /// `Unexpected`.
+    pub async fn sign_up(&self, input: SignUp, client: &ClientKey) -> Result<User, AccountError> {
+        // Every attempt counts, whatever its outcome: `EmailTaken` tells
+        // whether an address has an account, so failed attempts are the ones
+        // worth limiting. Counted before hashing, which is the costly part.
+        self.throttle
+            .sign_up_attempt(client, Instant::now())
+            .map_err(too_many_attempts)?;
         let email = Email::new(&input.email)?;
         let name = UserName::new(&input.name)?;
         let password = Password::new(&input.password)?;
@@ -83,30 +92,28 @@ impl AccountService {
         Ok(new_user.user)
     }
 
-    /// Checks credentials. `client` identifies the caller (its address) so
-    /// that repeated failures are throttled per email and client.
+    /// Checks credentials. `client` identifies the caller so that failures
+    /// are throttled per email and client, and per client across emails.
     ///
     /// # Errors
     /// `InvalidCredentials` for an unknown email or a wrong password (same
-    /// error, similar timing), `TooManyAttempts` while locked out,
+    /// error, similar timing), `TooManyAttempts` while locked out, `Busy`,
     /// `Unexpected` otherwise.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
-        client: &str,
+        client: &ClientKey,
     ) -> Result<User, AccountError> {
-        let key = format!("{}|{client}", email.trim().to_lowercase());
-        if let Err(wait) = self.throttle.check(&key, Instant::now()) {
-            return Err(AccountError::TooManyAttempts {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+        let attempt = self
+            .throttle
+            .begin_sign_in(email, client, Instant::now())
+            .map_err(too_many_attempts)?;
         let result = self.check_credentials(email, password).await;
         match &result {
-            Ok(_) => self.throttle.succeeded(&key),
-            Err(AccountError::InvalidCredentials) => self.throttle.failed(&key, Instant::now()),
-            Err(_) => {}
+            Ok(_) => attempt.succeeded(),
+            Err(AccountError::InvalidCredentials) => attempt.failed(Instant::now()),
+            Err(_) => attempt.undecided(),
         }
         result
     }
@@ -179,6 +186,15 @@ impl AccountService {
             .hash(&Password::unchecked(&Uuid::new_v4().to_string()))
             .await?;
         Ok(self.decoy.get_or_init(|| hash).clone())
+    }
+}
+
+/// Whole seconds, rounded up so a client that waits exactly this long is
+/// not refused again; never 0, which would invite an immediate retry.
+fn too_many_attempts(wait: Duration) -> AccountError {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    AccountError::TooManyAttempts {
+        retry_after_secs: secs.max(1),
     }
 }
 

@@ -58,16 +58,20 @@ fn session_error(e: tower_sessions::session::Error) -> ApiError {
 pub async fn signup(
     State(state): State<AppState>,
     session: Session,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = state
         .services
         .accounts
-        .sign_up(SignUp {
-            email: body.email,
-            password: body.password,
-            name: body.name,
-        })
+        .sign_up(
+            SignUp {
+                email: body.email,
+                password: body.password,
+                name: body.name,
+            },
+            &client,
+        )
         .await?;
     app::session::begin(&session, user.id)
         .await

@@ -141,6 +141,10 @@ impl From<AccountError> for ApiError {
                     e.to_string(),
                 )
             },
+            AccountError::Busy { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
+            },
             // A session whose user is gone is as good as no session.
             AccountError::NotFound => Self::unauthenticated(),
             AccountError::Unexpected(cause) => Self::internal(cause.as_ref()),

@@ -57,23 +57,59 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        Authenticated::from_request_parts(parts, state)
+            .await
+            .map(|a| Self(a.user))
+    }
+}
+
+/// What a caller proved who they are with: long-lived connections (the
+/// live socket) check it again while they stay open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The session cookie's session (its store id).
+    Session(String),
+    /// The API key presented as `Bearer`.
+    ApiKey(String),
+}
+
+/// [`AuthUser`] with the credential it was proven by.
+pub struct Authenticated {
+    pub user: Uuid,
+    pub credential: Credential,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let key = bearer(value).ok_or_else(invalid_key)?;
-            return state
+            let user = state
                 .services
                 .api_keys
                 .authenticate(key)
                 .await?
-                .map(Self)
-                .ok_or_else(invalid_key);
+                .ok_or_else(invalid_key)?;
+            return Ok(Self {
+                user,
+                credential: Credential::ApiKey(key.to_owned()),
+            });
         }
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::unauthenticated())?;
-        app::session::current_user_id(&session)
+        let user = app::session::current_user_id(&session)
             .await
-            .map(Self)
-            .ok_or_else(ApiError::unauthenticated)
+            .ok_or_else(ApiError::unauthenticated)?;
+        let id = session.id().ok_or_else(ApiError::unauthenticated)?;
+        Ok(Self {
+            user,
+            credential: Credential::Session(id.to_string()),
+        })
     }
 }
 
@@ -91,14 +127,14 @@ fn invalid_key() -> ApiError {
     )
 }
 
-/// The caller's address, for sign-in throttling.
-pub struct ClientAddr(pub String);
+/// The caller, for throttling (see [`app::session::client_key`]).
+pub struct ClientAddr(pub domain::accounts::ClientKey);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(app::session::client_addr(parts)))
+        Ok(Self(app::session::client_key(parts)))
     }
 }
 

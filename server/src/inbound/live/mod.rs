@@ -49,7 +49,14 @@ pub struct LiveHub {
     deltas: broadcast::Sender<Arc<Delta>>,
     /// Open sockets per user: calls stream only for someone watching.
     watchers: Mutex<HashMap<Uuid, usize>>,
+    /// Store ids of sessions that just ended here (sign-out): their
+    /// sockets close at once rather than at their next check.
+    ended: broadcast::Sender<Arc<str>>,
 }
+
+/// Most sockets one user may hold open on an instance (a few tabs and
+/// clients each; more is a leak or abuse).
+pub const MAX_SOCKETS_PER_USER: usize = 16;
 
 impl LiveHub {
     pub fn new(db: DatabaseConnection) -> Arc<Self> {
@@ -58,7 +65,18 @@ impl LiveHub {
             events: broadcast::channel(CHANNEL).0,
             deltas: broadcast::channel(CHANNEL).0,
             watchers: Mutex::new(HashMap::new()),
+            ended: broadcast::channel(256).0,
         })
+    }
+
+    /// Tells this instance's sockets that the session `id` has ended.
+    pub fn session_ended(&self, id: &str) {
+        let _ = self.ended.send(Arc::from(id));
+    }
+
+    /// Sessions ending from now on.
+    pub fn ended_sessions(&self) -> broadcast::Receiver<Arc<str>> {
+        self.ended.subscribe()
     }
 
     /// Follows the bus from the current end of the event log and hands
@@ -128,15 +146,19 @@ impl LiveHub {
         }
     }
 
-    /// Counts a socket of `user_id` while the guard lives.
-    pub fn watch(self: &Arc<Self>, user_id: Uuid) -> WatchGuard {
-        if let Ok(mut w) = self.watchers.lock() {
-            *w.entry(user_id).or_insert(0) += 1;
+    /// Counts a socket of `user_id` while the guard lives, unless the user
+    /// already holds [`MAX_SOCKETS_PER_USER`] sockets here.
+    pub fn try_watch(self: &Arc<Self>, user_id: Uuid) -> Option<WatchGuard> {
+        let mut w = self.watchers.lock().ok()?;
+        let n = w.entry(user_id).or_insert(0);
+        if *n >= MAX_SOCKETS_PER_USER {
+            return None;
         }
-        WatchGuard {
+        *n += 1;
+        Some(WatchGuard {
             hub: self.clone(),
             user_id,
-        }
+        })
     }
 
     pub fn subscribe(

@@ -14,6 +14,14 @@
 //! - `{"type":"deltas_dropped"}` — the client was too slow for the stream;
 //!   the agent's whole output still arrives with its `AgentInvoked` event.
 //!
+//! A socket lives no longer than what it was opened with: it closes with
+//! code 4001 ("signed out") as soon as its session ends (at once on this
+//! instance, within [`RECHECK_EVERY`] on another or when the session
+//! expires), and with 4003 ("API key revoked") as soon as its key is
+//! revoked (the revocation's event reaches every instance). A user may hold
+//! [`MAX_SOCKETS_PER_USER`] sockets per instance; past that the upgrade
+//! answers 429.
+//!
 //! A client that reconnects with the last `id` it saw gets everything after
 //! it, once each: the backlog comes from the table up to the log's end as
 //! it was when the socket opened, the live tail (subscribed before that
@@ -22,18 +30,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use domain::events::StoredEvent;
+use domain::events::{DomainEvent, StoredEvent};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Delta, LiveHub};
-use crate::inbound::api::{ApiError, AuthUser};
-use crate::outbound::db::{OutboxError, last_sequence, user_events_between};
+use super::{Delta, LiveHub, MAX_SOCKETS_PER_USER, WatchGuard};
+use crate::inbound::api::{ApiError, Authenticated, Credential};
+use crate::outbound::db::{OutboxError, SeaOrmSessionStore, last_sequence, user_events_between};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -47,9 +56,18 @@ pub struct WsQuery {
 /// Keeps idle connections (and the proxies between) alive.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
+/// How often an open socket checks that its session or key still holds
+/// (what no event announces: a sign-out on another instance, an expiry).
+pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Close code: the socket's session ended (signed out or expired).
+pub const CLOSE_SIGNED_OUT: u16 = 4001;
+/// Close code: the socket's API key was revoked.
+pub const CLOSE_KEY_REVOKED: u16 = 4003;
+
 pub async fn socket(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Authenticated { user, credential }: Authenticated,
     Query(query): Query<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -59,12 +77,72 @@ pub async fn socket(
             "must be an event id (0 or more)",
         )));
     }
-    let hub = state.live.clone();
+    let watching = state.live.try_watch(user).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sockets",
+            format!("at most {MAX_SOCKETS_PER_USER} live sockets per user; close one first"),
+        )
+    })?;
+    let owner = Owner {
+        user,
+        credential,
+        state: state.clone(),
+    };
     Ok(upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = serve(socket, hub, user, query.after).await {
+        if let Err(e) = serve(socket, owner, watching, query.after).await {
             tracing::debug!(user = %user, error = %e, "live socket closed");
         }
     }))
+}
+
+/// Whose socket it is, and what they proved it with.
+struct Owner {
+    user: Uuid,
+    credential: Credential,
+    state: AppState,
+}
+
+impl Owner {
+    /// The close frame to send when the credential no longer holds.
+    async fn revoked(&self) -> Result<Option<CloseFrame>, SocketError> {
+        match &self.credential {
+            Credential::Session(id) => {
+                let Ok(id) = id.parse() else {
+                    return Ok(Some(signed_out()));
+                };
+                let store = SeaOrmSessionStore::new(self.state.db.clone());
+                let live = tower_sessions::SessionStore::load(&store, &id)
+                    .await
+                    .map_err(|e| SocketError::Session(e.to_string()))?;
+                Ok(live.is_none().then(signed_out))
+            }
+            Credential::ApiKey(key) => {
+                let owner = self
+                    .state
+                    .services
+                    .api_keys
+                    .authenticate(key)
+                    .await
+                    .map_err(|e| SocketError::Session(e.to_string()))?;
+                Ok((owner != Some(self.user)).then(|| CloseFrame {
+                    code: CLOSE_KEY_REVOKED,
+                    reason: Utf8Bytes::from_static("API key revoked"),
+                }))
+            }
+        }
+    }
+
+    fn is_session(&self, ended: &str) -> bool {
+        matches!(&self.credential, Credential::Session(id) if id == ended)
+    }
+}
+
+fn signed_out() -> CloseFrame {
+    CloseFrame {
+        code: CLOSE_SIGNED_OUT,
+        reason: Utf8Bytes::from_static("signed out"),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,17 +155,25 @@ enum SocketError {
     Db(#[from] sea_orm::DbErr),
     #[error("encoding a frame")]
     Json(#[from] serde_json::Error),
+    #[error("checking the socket's credential: {0}")]
+    Session(String),
 }
 
 async fn serve(
     mut socket: WebSocket,
-    hub: Arc<LiveHub>,
-    user: Uuid,
+    owner: Owner,
+    _watching: WatchGuard,
     after: Option<i64>,
 ) -> Result<(), SocketError> {
-    let _watching = hub.watch(user);
+    let hub: Arc<LiveHub> = owner.state.live.clone();
+    let user = owner.user;
+    let mut ended = hub.ended_sessions();
     // Subscribe first: whatever commits after the backlog's read arrives here.
     let (mut events, mut deltas) = hub.subscribe();
+    // Signed out between the handshake and here: nothing is sent.
+    if let Some(frame) = owner.revoked().await? {
+        return close(&mut socket, frame).await;
+    }
     let end = last_sequence(hub.db()).await?;
     let mut seen = after.unwrap_or(end);
     backlog(&mut socket, &hub, user, &mut seen, end).await?;
@@ -96,6 +182,8 @@ async fn serve(
 
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.tick().await;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -103,6 +191,10 @@ async fn serve(
                     if event.sequence > seen {
                         if event.envelope.user_id == Some(user) {
                             send_event(&mut socket, &event).await?;
+                            let revocation = matches!(event.envelope.event, DomainEvent::ApiKeyRevoked { .. });
+                            if revocation && let Some(frame) = owner.revoked().await? {
+                                return close(&mut socket, frame).await;
+                            }
                         }
                         seen = event.sequence;
                     }
@@ -127,9 +219,31 @@ async fn serve(
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
             },
+            session = ended.recv() => match session {
+                Ok(id) if owner.is_session(&id) => return close(&mut socket, signed_out()).await,
+                Ok(_) => {}
+                // Missed some: the store has the answer.
+                Err(RecvError::Lagged(_)) => {
+                    if let Some(frame) = owner.revoked().await? {
+                        return close(&mut socket, frame).await;
+                    }
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = recheck.tick() => {
+                if let Some(frame) = owner.revoked().await? {
+                    return close(&mut socket, frame).await;
+                }
+            }
             _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
         }
     }
+}
+
+/// Says why and closes.
+async fn close(socket: &mut WebSocket, frame: CloseFrame) -> Result<(), SocketError> {
+    socket.send(Message::Close(Some(frame))).await?;
+    Ok(())
 }
 
 /// Sends `user`'s events after `seen` up to `end`, from the table.

@@ -182,10 +182,16 @@ pub(crate) async fn event_projects(
 /// Context recorded with every event: the request that caused it, so the
 /// audit trail leads straight to the matching log lines.
 fn metadata() -> serde_json::Value {
-    match crate::inbound::request_context::current_request_id() {
-        Some(id) => serde_json::json!({ "request_id": id }),
-        None => serde_json::json!({}),
+    let mut metadata = serde_json::Map::new();
+    if let Some(ids) = crate::inbound::request_context::current() {
+        if let Some(id) = ids.request_id {
+            metadata.insert("request_id".into(), id.into());
+        }
+        if let Some(id) = ids.client_request_id {
+            metadata.insert("client_request_id".into(), id.into());
+        }
     }
+    serde_json::Value::Object(metadata)
 }
 
 /// Bumped after every commit that appended events. Process-wide rather than

@@ -2,6 +2,8 @@
 //! restart on SQLite and PostgreSQL alike. (The published sqlx stores pin a
 //! different sqlx than sea-orm, and two SQLite links cannot coexist.)
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::tower_sessions as rows;
@@ -12,14 +14,35 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use super::to_db_time;
 
-#[derive(Debug, Clone)]
+/// Called with a session's id once it is deleted (sign-out).
+pub type OnDelete = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct SeaOrmSessionStore {
     db: DatabaseConnection,
+    on_delete: Option<OnDelete>,
+}
+
+impl std::fmt::Debug for SeaOrmSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaOrmSessionStore").finish_non_exhaustive()
+    }
 }
 
 impl SeaOrmSessionStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            on_delete: None,
+        }
+    }
+
+    /// Tells `on_delete` of every session this store deletes, so what
+    /// hangs on a session (live sockets) can end with it.
+    #[must_use]
+    pub fn on_delete(mut self, on_delete: OnDelete) -> Self {
+        self.on_delete = Some(on_delete);
+        self
     }
 }
 
@@ -89,11 +112,15 @@ impl SessionStore for SeaOrmSessionStore {
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
-        rows::Entity::delete_by_id(session_id.to_string())
+        let id = session_id.to_string();
+        rows::Entity::delete_by_id(id.clone())
             .exec(&self.db)
             .await
-            .map(|_| ())
-            .map_err(backend)
+            .map_err(backend)?;
+        if let Some(on_delete) = &self.on_delete {
+            on_delete(&id);
+        }
+        Ok(())
     }
 }
 
