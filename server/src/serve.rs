@@ -107,3 +107,40 @@ pub async fn request_timeout(State(limit): State<Duration>, req: Request, next: 
         .into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn a_response_that_does_not_start_in_time_is_a_503() {
+        let router = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", get(|| async { "on time" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                request_timeout,
+            ));
+        let call = |path: &'static str| {
+            let router = router.clone();
+            async move {
+                let req = Request::get(path).body(Body::empty()).unwrap();
+                router.oneshot(req).await.unwrap()
+            }
+        };
+        let slow = call("/slow").await;
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(slow.into_body(), 1024).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("\"timeout\""));
+        assert_eq!(call("/fast").await.status(), StatusCode::OK);
+    }
+}
