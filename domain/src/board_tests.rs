@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::pagination::PageRequest;
 use crate::projects::{NewProject, ProjectError, ProjectPatch, ProjectService, ProjectStatus};
 use crate::tasks::{
     NewTask, SearchTerms, TaskError, TaskPatch, TaskQuery, TaskService, TaskStatus,
@@ -223,4 +224,87 @@ async fn search_filters_by_prefix_terms() {
     let found = tasks.list(owner, p.id, &q).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].title, "Deploy the rocket");
+}
+
+#[tokio::test]
+async fn task_pages_walk_the_whole_list_once_in_order() {
+    let (projects, tasks, _) = services();
+    let owner = Uuid::new_v4();
+    let p = projects.create(owner, named("Alpha")).await.unwrap();
+    for i in 0..7 {
+        tasks
+            .create(owner, p.id, titled(&format!("task {i}")))
+            .await
+            .unwrap();
+    }
+    let q = TaskQuery::default();
+    let all: Vec<Uuid> = tasks
+        .list(owner, p.id, &q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let mut walked = Vec::new();
+    let mut sizes = Vec::new();
+    let mut after = None;
+    loop {
+        let request = PageRequest::new(3, after).unwrap();
+        let page = tasks.page(owner, p.id, &q, &request).await.unwrap();
+        sizes.push(page.items.len());
+        walked.extend(page.items.iter().map(|t| t.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(walked, all);
+    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(tasks.count(owner, p.id, &q).await.unwrap(), 7);
+
+    let stranger = Uuid::new_v4();
+    assert!(matches!(
+        tasks
+            .page(stranger, p.id, &q, &PageRequest::default())
+            .await,
+        Err(TaskError::ProjectNotFound)
+    ));
+    assert!(matches!(
+        tasks.count(stranger, p.id, &q).await,
+        Err(TaskError::ProjectNotFound)
+    ));
+}
+
+#[tokio::test]
+async fn project_pages_follow_the_list_order() {
+    let (projects, _, _) = services();
+    let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+    for i in 0..5 {
+        projects
+            .create(owner, named(&format!("P{i}")))
+            .await
+            .unwrap();
+        // Distinct `updated_at`s, so the expected order is by time alone.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    projects.create(other, named("Not mine")).await.unwrap();
+    let first = projects
+        .page(owner, &PageRequest::new(4, None).unwrap())
+        .await
+        .unwrap();
+    let rest = projects
+        .page(owner, &PageRequest::new(4, first.next).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 4);
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.next, None);
+    let walked: Vec<String> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(walked, ["P4", "P3", "P2", "P1", "P0"], "newest first");
+    assert_eq!(projects.count(owner).await.unwrap(), 5);
 }

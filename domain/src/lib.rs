@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod band;
 pub mod budgets;
 pub mod events;
+pub mod pagination;
 pub mod projects;
 pub mod sessions;
 pub mod tasks;

@@ -13,6 +13,7 @@ use crate::accounts::{
     AccountError, Email, NewUser, Password, PasswordHash, PasswordHasher, User, UserRepository,
 };
 use crate::events::EventEnvelope;
+use crate::pagination::{Page, PageKey, PageRequest};
 use crate::projects::{Project, ProjectError, ProjectRepository};
 use crate::tasks::{Task, TaskError, TaskQuery, TaskRepository};
 
@@ -151,6 +152,31 @@ impl ProjectRepository for Memory {
             .cloned()
             .collect())
     }
+
+    async fn page(
+        &self,
+        owner_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<Project>, ProjectError> {
+        let mut mine = ProjectRepository::list(self, owner_id).await?;
+        // The adapter's order: most recently updated first, then id.
+        mine.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+        let rows = mine
+            .into_iter()
+            .filter(|p| {
+                page.after()
+                    .is_none_or(|k| p.updated_at < k.at || (p.updated_at == k.at && p.id > k.id))
+            })
+            .take(usize::try_from(page.fetch()).unwrap())
+            .collect();
+        Ok(Page::from_rows(rows, page, |p| {
+            PageKey::new(p.updated_at, p.id)
+        }))
+    }
+
+    async fn count(&self, owner_id: Uuid) -> Result<u64, ProjectError> {
+        Ok(ProjectRepository::list(self, owner_id).await?.len() as u64)
+    }
 }
 
 #[async_trait]
@@ -184,7 +210,7 @@ impl TaskRepository for Memory {
     }
 
     async fn list(&self, project_id: Uuid, query: &TaskQuery) -> Result<Vec<Task>, TaskError> {
-        Ok(self
+        let mut found: Vec<Task> = self
             .tasks
             .lock()
             .unwrap()
@@ -201,7 +227,34 @@ impl TaskRepository for Memory {
                 })
             })
             .cloned()
-            .collect())
+            .collect();
+        // The adapter's order: oldest first, then id.
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    async fn page(
+        &self,
+        project_id: Uuid,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, TaskError> {
+        let rows = TaskRepository::list(self, project_id, query)
+            .await?
+            .into_iter()
+            .filter(|t| {
+                page.after()
+                    .is_none_or(|k| t.created_at > k.at || (t.created_at == k.at && t.id > k.id))
+            })
+            .take(usize::try_from(page.fetch()).unwrap())
+            .collect();
+        Ok(Page::from_rows(rows, page, |t| {
+            PageKey::new(t.created_at, t.id)
+        }))
+    }
+
+    async fn count(&self, project_id: Uuid, query: &TaskQuery) -> Result<u64, TaskError> {
+        Ok(TaskRepository::list(self, project_id, query).await?.len() as u64)
     }
 }
 

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Project, ProjectError};
 use crate::events::EventEnvelope;
+use crate::pagination::{Page, PageRequest};
 
 #[async_trait]
 pub trait ProjectRepository: Send + Sync {
@@ -42,4 +43,19 @@ pub trait ProjectRepository: Send + Sync {
     /// # Errors
     /// `Unexpected` on storage failure.
     async fn list(&self, owner_id: Uuid) -> Result<Vec<Project>, ProjectError>;
+
+    /// One page of `list`: the same order (most recently updated first,
+    /// ties by id ascending), resuming after `page.after()`, whose `at` is
+    /// an `updated_at`. A page's `next` is the key of its last project.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn page(&self, owner_id: Uuid, page: &PageRequest)
+    -> Result<Page<Project>, ProjectError>;
+
+    /// How many projects the owner has.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn count(&self, owner_id: Uuid) -> Result<u64, ProjectError>;
 }

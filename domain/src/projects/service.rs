@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::model::{project_description, project_name};
 use super::{NewProject, Project, ProjectError, ProjectPatch, ProjectRepository, ProjectStatus};
 use crate::events::{AggregateType, DomainEvent, EventEnvelope};
+use crate::pagination::{Page, PageRequest};
 
 #[derive(Clone)]
 pub struct ProjectService {
@@ -20,10 +21,37 @@ impl ProjectService {
         Self { projects }
     }
 
+    /// Every project of the owner, most recently updated first (the UI's
+    /// list; the REST API pages with [`ProjectService::page`]).
+    ///
     /// # Errors
     /// `Unexpected` on storage failure.
     pub async fn list(&self, owner_id: Uuid) -> Result<Vec<Project>, ProjectError> {
         self.projects.list(owner_id).await
+    }
+
+    /// One page of [`ProjectService::list`]'s order. Because the order is by
+    /// `updated_at`, a project created during a walk lands before the
+    /// cursor (not seen in that walk, nothing repeated), and one updated
+    /// during it moves there too: seen once at most, but skipped if the
+    /// walk had not reached it yet.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    pub async fn page(
+        &self,
+        owner_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<Project>, ProjectError> {
+        self.projects.page(owner_id, page).await
+    }
+
+    /// How many projects the owner has in all.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    pub async fn count(&self, owner_id: Uuid) -> Result<u64, ProjectError> {
+        self.projects.count(owner_id).await
     }
 
     /// # Errors

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{Task, TaskError, TaskQuery};
 use crate::events::EventEnvelope;
+use crate::pagination::{Page, PageRequest};
 
 #[async_trait]
 pub trait TaskRepository: Send + Sync {
@@ -34,4 +35,23 @@ pub trait TaskRepository: Send + Sync {
     /// # Errors
     /// `Unexpected` on storage failure.
     async fn list(&self, project_id: Uuid, query: &TaskQuery) -> Result<Vec<Task>, TaskError>;
+
+    /// One page of `list`: the same filter and order (oldest first, ties
+    /// by id ascending), resuming after `page.after()`, whose `at` is a
+    /// `created_at`. A page's `next` is the key of its last task.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn page(
+        &self,
+        project_id: Uuid,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, TaskError>;
+
+    /// How many tasks of the project match `query`.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn count(&self, project_id: Uuid, query: &TaskQuery) -> Result<u64, TaskError>;
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::model::{task_description, task_title};
 use super::{CreatedBy, NewTask, Task, TaskError, TaskPatch, TaskQuery, TaskRepository};
 use crate::events::{AggregateType, DomainEvent, EventEnvelope};
+use crate::pagination::{Page, PageRequest};
 use crate::projects::{Project, ProjectError, ProjectRepository, ProjectStatus};
 
 #[derive(Clone)]
@@ -22,6 +23,9 @@ impl TaskService {
         Self { projects, tasks }
     }
 
+    /// Every task of the project matching `query`, oldest first: the board
+    /// shows them all. The REST API pages with [`TaskService::page`].
+    ///
     /// # Errors
     /// `ProjectNotFound` or `Unexpected`.
     pub async fn list(
@@ -32,6 +36,38 @@ impl TaskService {
     ) -> Result<Vec<Task>, TaskError> {
         self.project(owner_id, project_id).await?;
         self.tasks.list(project_id, query).await
+    }
+
+    /// One page of [`TaskService::list`]. The order is by `created_at`,
+    /// which never changes, so moves and edits during a walk disturb
+    /// nothing, and tasks created during it come after the cursor (on a
+    /// later page) without repeating or skipping the earlier ones.
+    ///
+    /// # Errors
+    /// `ProjectNotFound` or `Unexpected`.
+    pub async fn page(
+        &self,
+        owner_id: Uuid,
+        project_id: Uuid,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, TaskError> {
+        self.project(owner_id, project_id).await?;
+        self.tasks.page(project_id, query, page).await
+    }
+
+    /// How many tasks of the project match `query`, across all pages.
+    ///
+    /// # Errors
+    /// `ProjectNotFound` or `Unexpected`.
+    pub async fn count(
+        &self,
+        owner_id: Uuid,
+        project_id: Uuid,
+        query: &TaskQuery,
+    ) -> Result<u64, TaskError> {
+        self.project(owner_id, project_id).await?;
+        self.tasks.count(project_id, query).await
     }
 
     /// # Errors

@@ -3,7 +3,7 @@
 //! with the request's span (which carries the request id), never sent.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidField;
@@ -274,6 +274,18 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A query string that does not fit its parameters: an unknown or repeated
+/// parameter is a 422 naming it, as an unknown or duplicate JSON field is.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let message = rejection.body_text();
+        Self {
+            field: field_from_serde(&message),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+        }
+    }
+}
+
 /// serde names the field in its messages: "missing field `email`",
 /// "name: invalid type ...", "unknown variant `x`" (for `status`), and
 /// serde_path_to_error puts the path in front: "modifications[0]: missing
@@ -309,5 +321,11 @@ mod tests {
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: status: unknown variant `doing`, expected one of ...").as_deref(), Some("status"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: modifications[0]: missing field `modified_output` at line 1 column 36").as_deref(), Some("modifications[0].modified_output"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: agents.coder: unknown variant `drummer`, expected one of `claude`").as_deref(), Some("agents.coder"));
+        assert_eq!(field_from_serde("Failed to deserialize query string: unknown field `page`, expected one of `limit`, `cursor`").as_deref(), Some("page"));
+        assert_eq!(
+            field_from_serde("Failed to deserialize query string: duplicate field `limit`")
+                .as_deref(),
+            Some("limit")
+        );
     }
 }

@@ -1,7 +1,8 @@
-//! Extractors that answer in the API's error shape: JSON bodies, path ids,
-//! the signed-in user (API key or session cookie) and the caller's address.
+//! Extractors that answer in the API's error shape: JSON bodies, query
+//! strings, path ids, the signed-in user (API key or session cookie) and the
+//! caller's address.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -22,6 +23,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         axum::Json::<T>::from_request(req, state)
             .await
             .map(|axum::Json(v)| Self(v))
+            .map_err(ApiError::from)
+    }
+}
+
+/// `Query<T>` whose rejections become `ApiError`s: a 422 naming the
+/// parameter (unknown ones too, with `#[serde(deny_unknown_fields)]` on `T`).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
             .map_err(ApiError::from)
     }
 }

@@ -1,14 +1,15 @@
-//! `/api/v1/projects`: list, create, show, update, delete.
+//! `/api/v1/projects`: list (paged), create, show, update, delete.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use domain::pagination::PageRequest;
 use domain::projects::{NewProject, Project, ProjectPatch, ProjectStatus};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath};
+use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -27,20 +28,39 @@ pub struct UpdateBody {
     status: Option<ProjectStatus>,
 }
 
+/// `?limit=&cursor=`. Both stay text here so that `PageRequest::parse`
+/// answers every bad value with a 422 naming the parameter.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
 #[derive(Serialize)]
 pub struct ProjectList {
     projects: Vec<Project>,
-    total: usize,
+    /// All the caller's projects, not just this page's.
+    total: u64,
+    /// The `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
 }
 
+/// One page of the caller's projects, most recently updated first.
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<ProjectList>, ApiError> {
-    let projects = state.services.projects.list(user).await?;
+    let request = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())
+        .map_err(ApiError::invalid)?;
+    let projects = &state.services.projects;
+    let page = projects.page(user, &request).await?;
+    let total = projects.count(user).await?;
     Ok(Json(ProjectList {
-        total: projects.len(),
-        projects,
+        projects: page.items,
+        total,
+        next_cursor: page.next.map(|k| k.to_cursor()),
     }))
 }
 

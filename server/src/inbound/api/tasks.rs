@@ -1,20 +1,27 @@
 //! `/api/v1/projects/{id}/tasks` and `/api/v1/tasks/{id}`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use domain::pagination::PageRequest;
 use domain::tasks::{NewTask, SearchTerms, Task, TaskPatch, TaskQuery, TaskStatus};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath};
+use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath};
 use crate::state::AppState;
 
+/// `?q=&status=&limit=&cursor=`. All text here, so that each bad value is
+/// a 422 naming its parameter (`TaskStatus::parse`, `PageRequest::parse`)
+/// rather than a generic deserialisation error.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     q: Option<String>,
     status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,17 +45,21 @@ pub struct UpdateBody {
 #[derive(Serialize)]
 pub struct TaskList {
     tasks: Vec<Task>,
-    total: usize,
+    /// The project's tasks matching `q` and `status`, on all pages.
+    total: u64,
+    /// The `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
 }
 
+/// One page of the project's tasks matching the filter, oldest first.
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     IdPath(project): IdPath,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<TaskList>, ApiError> {
-    let Query(params) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let request = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())
+        .map_err(ApiError::invalid)?;
     let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(TaskStatus::parse(s).map_err(ApiError::invalid)?),
         None => None,
@@ -57,10 +68,13 @@ pub async fn list(
         search: params.q.as_deref().and_then(SearchTerms::parse),
         status,
     };
-    let tasks = state.services.tasks.list(user, project, &query).await?;
+    let tasks = &state.services.tasks;
+    let page = tasks.page(user, project, &query, &request).await?;
+    let total = tasks.count(user, project, &query).await?;
     Ok(Json(TaskList {
-        total: tasks.len(),
-        tasks,
+        tasks: page.items,
+        total,
+        next_cursor: page.next.map(|k| k.to_cursor()),
     }))
 }
 

@@ -3,11 +3,12 @@
 
 use async_trait::async_trait;
 use domain::events::EventEnvelope;
+use domain::pagination::{Page, PageKey, PageRequest};
 use domain::projects::{Project, ProjectError, ProjectRepository, ProjectStatus};
 use entity::projects;
 use sea_orm::{
-    ActiveValue::Unchanged, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveValue::Unchanged, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -152,5 +153,50 @@ impl ProjectRepository for SeaOrmProjectRepository {
             .into_iter()
             .map(to_domain)
             .collect()
+    }
+
+    async fn page(
+        &self,
+        owner_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<Project>, ProjectError> {
+        let mut select = projects::Entity::find().filter(projects::Column::OwnerId.eq(owner_id));
+        if let Some(after) = page.after() {
+            // "After" in `list`'s order (updated_at descending, id
+            // ascending): updated earlier, or at the same instant with a
+            // greater id. The timestamp is bound exactly as rows are
+            // written, so SQLite's text comparison agrees with its ORDER BY.
+            let at = to_db_time(after.at);
+            select = select.filter(
+                Condition::any()
+                    .add(projects::Column::UpdatedAt.lt(at))
+                    .add(
+                        Condition::all()
+                            .add(projects::Column::UpdatedAt.eq(at))
+                            .add(projects::Column::Id.gt(after.id)),
+                    ),
+            );
+        }
+        let rows = select
+            .order_by_desc(projects::Column::UpdatedAt)
+            .order_by_asc(projects::Column::Id)
+            .limit(page.fetch())
+            .all(&self.db)
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(rows, page, |p| {
+            PageKey::new(p.updated_at, p.id)
+        }))
+    }
+
+    async fn count(&self, owner_id: Uuid) -> Result<u64, ProjectError> {
+        projects::Entity::find()
+            .filter(projects::Column::OwnerId.eq(owner_id))
+            .count(&self.db)
+            .await
+            .map_err(unexpected)
     }
 }

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use domain::events::EventEnvelope;
+use domain::pagination::{Page, PageKey, PageRequest};
 use domain::tasks::{
     CreatedBy, SearchTerms, Task, TaskError, TaskQuery, TaskRepository, TaskStatus,
 };
@@ -12,8 +13,8 @@ use entity::{projects, tasks};
 use sea_orm::ConnectionTrait as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Unchanged, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, SqlErr,
+    ActiveValue::Unchanged, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -94,6 +95,21 @@ fn search_condition(backend: DbBackend, terms: &SearchTerms) -> sea_orm::sea_que
                 [query],
             )
         }
+    }
+}
+
+impl SeaOrmTaskRepository {
+    /// The project's tasks matching `query`: what `list`, `page` and
+    /// `count` share, so a page and the total always agree on the filter.
+    fn matching(&self, project_id: Uuid, query: &TaskQuery) -> Select<tasks::Entity> {
+        let mut select = tasks::Entity::find().filter(tasks::Column::ProjectId.eq(project_id));
+        if let Some(status) = query.status {
+            select = select.filter(tasks::Column::Status.eq(status.as_str()));
+        }
+        if let Some(terms) = &query.search {
+            select = select.filter(search_condition(self.db.get_database_backend(), terms));
+        }
+        select
     }
 }
 
@@ -197,14 +213,7 @@ impl TaskRepository for SeaOrmTaskRepository {
     }
 
     async fn list(&self, project_id: Uuid, query: &TaskQuery) -> Result<Vec<Task>, TaskError> {
-        let mut select = tasks::Entity::find().filter(tasks::Column::ProjectId.eq(project_id));
-        if let Some(status) = query.status {
-            select = select.filter(tasks::Column::Status.eq(status.as_str()));
-        }
-        if let Some(terms) = &query.search {
-            select = select.filter(search_condition(self.db.get_database_backend(), terms));
-        }
-        select
+        self.matching(project_id, query)
             .order_by_asc(tasks::Column::CreatedAt)
             .order_by_asc(tasks::Column::Id)
             .all(&self.db)
@@ -213,5 +222,47 @@ impl TaskRepository for SeaOrmTaskRepository {
             .into_iter()
             .map(to_domain)
             .collect()
+    }
+
+    async fn page(
+        &self,
+        project_id: Uuid,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, TaskError> {
+        let mut select = self.matching(project_id, query);
+        if let Some(after) = page.after() {
+            // "After" in `list`'s order (created_at, then id, ascending).
+            // The timestamp is bound exactly as rows are written, so
+            // SQLite's text comparison agrees with its ORDER BY.
+            let at = to_db_time(after.at);
+            select = select.filter(
+                Condition::any().add(tasks::Column::CreatedAt.gt(at)).add(
+                    Condition::all()
+                        .add(tasks::Column::CreatedAt.eq(at))
+                        .add(tasks::Column::Id.gt(after.id)),
+                ),
+            );
+        }
+        let rows = select
+            .order_by_asc(tasks::Column::CreatedAt)
+            .order_by_asc(tasks::Column::Id)
+            .limit(page.fetch())
+            .all(&self.db)
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(rows, page, |t| {
+            PageKey::new(t.created_at, t.id)
+        }))
+    }
+
+    async fn count(&self, project_id: Uuid, query: &TaskQuery) -> Result<u64, TaskError> {
+        self.matching(project_id, query)
+            .count(&self.db)
+            .await
+            .map_err(unexpected)
     }
 }
