@@ -69,7 +69,10 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the connection is still open after 10 s");
     let text = String::from_utf8_lossy(&rest);
-    assert!(rest.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        rest.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
     // A client that sends its request in time is served.
     let ok = http()
         .get(format!("http://{addr}/api/health"))
@@ -86,7 +89,10 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
     let addr = serve(&app, &[("EXITON_MAX_CONNECTIONS", "1")]).await;
     // The one connection, held open (its headers unfinished).
     let mut holder = TcpStream::connect(addr).await.unwrap();
-    holder.write_all(b"GET /api/health HTTP/1.1\r\n").await.unwrap();
+    holder
+        .write_all(b"GET /api/health HTTP/1.1\r\n")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let waiting = tokio::spawn(async move {
         http()
@@ -119,11 +125,23 @@ backends!(
             let r = login(addr, "203.0.113.1", "ada@example.com", "wrong password").await;
             assert_eq!(r.status(), 401);
         }
-        let locked = login(addr, "203.0.113.1", "ada@example.com", "correct horse battery").await;
+        let locked = login(
+            addr,
+            "203.0.113.1",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await;
         assert_eq!(locked.status(), 429);
         assert!(locked.headers().contains_key("retry-after"));
         // Someone else's failures never lock the owner out.
-        let owner = login(addr, "198.51.100.7", "ada@example.com", "correct horse battery").await;
+        let owner = login(
+            addr,
+            "198.51.100.7",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await;
         assert_eq!(owner.status(), 200, "{}", owner.text().await.unwrap());
         // A client cannot dodge its lock-out by naming another address
         // first: the proxy appends the real one, and that is what counts.
@@ -149,7 +167,13 @@ backends!(
             assert_eq!(r.status(), 401);
         }
         // Every attempt came from 127.0.0.1, whatever the header said.
-        let r = login(addr, "198.51.100.7", "ada@example.com", "correct horse battery").await;
+        let r = login(
+            addr,
+            "198.51.100.7",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await;
         assert_eq!(r.status(), 429);
     }
 );
@@ -163,13 +187,25 @@ backends!(
         app.client().sign_up("ada@example.com").await;
         // One guess per account, never enough to lock any one of them.
         for n in 0..30 {
-            let r = login(addr, "203.0.113.9", &format!("user{n}@example.com"), "Summer2026!").await;
+            let r = login(
+                addr,
+                "203.0.113.9",
+                &format!("user{n}@example.com"),
+                "Summer2026!",
+            )
+            .await;
             assert_eq!(r.status(), 401, "attempt {n}");
         }
         let r = login(addr, "203.0.113.9", "ada@example.com", "Summer2026!").await;
         assert_eq!(r.status(), 429);
         // Other clients are unaffected.
-        let r = login(addr, "203.0.113.10", "ada@example.com", "correct horse battery").await;
+        let r = login(
+            addr,
+            "203.0.113.10",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await;
         assert_eq!(r.status(), 200);
         // An IPv6 client is one /64: a new address in it is the same client.
         for n in 0..30 {
@@ -177,9 +213,21 @@ backends!(
             let r = login(addr, &from, &format!("user{n}@example.com"), "Summer2026!").await;
             assert_eq!(r.status(), 401, "attempt {n}");
         }
-        let r = login(addr, "2001:db8:1:2:ffff::1", "ada@example.com", "Summer2026!").await;
+        let r = login(
+            addr,
+            "2001:db8:1:2:ffff::1",
+            "ada@example.com",
+            "Summer2026!",
+        )
+        .await;
         assert_eq!(r.status(), 429);
-        let r = login(addr, "2001:db8:1:3::1", "ada@example.com", "correct horse battery").await;
+        let r = login(
+            addr,
+            "2001:db8:1:3::1",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await;
         assert_eq!(r.status(), 200);
     }
 );

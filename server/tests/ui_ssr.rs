@@ -8,6 +8,7 @@ mod common;
 
 use axum::http::{StatusCode, header};
 use common::TestApp;
+use leptos::server_fn::ServerFn as _;
 
 backends!(
     signed_out_visitors_are_sent_to_sign_in,
@@ -151,11 +152,32 @@ backends!(
         assert!(!page.text.contains("<script>alert"), "{}", page.text);
         assert!(!page.text.contains("</textarea><script>"), "{}", page.text);
         assert!(page.text.contains("&lt;/textarea&gt;&lt;script&gt;"));
-        // Opening the page put the review under review; the forms carry the
+        // Loading the page changed nothing (a GET); the forms carry the
         // hash of exactly what was shown.
         let detail = rig.conductor.review(rig.user, review).await.unwrap();
-        assert_eq!(detail.review.status, ReviewStatus::UnderReview);
+        assert_eq!(detail.review.status, ReviewStatus::PendingReview);
         assert!(page.text.contains(&detail.output_hash));
+        // The live page takes it under review with a POST.
+        let start = c
+            .request(axum::http::Method::POST, app::server_fns::StartReview::PATH)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(axum::body::Body::from(format!("id={review}")))
+            .unwrap();
+        let started = c.send(start).await;
+        assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+        let detail = rig.conductor.review(rig.user, review).await.unwrap();
+        assert_eq!(detail.review.status, ReviewStatus::UnderReview);
+        // Other users cannot.
+        let mut other = rig.app.client();
+        other.sign_up("nosy@example.com").await;
+        let nosy = other
+            .request(axum::http::Method::POST, app::server_fns::StartReview::PATH)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(axum::body::Body::from(format!("id={review}")))
+            .unwrap();
+        assert!(other.send(nosy).await.status.is_client_error());
 
         rig.conductor
             .decide(

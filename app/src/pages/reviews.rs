@@ -30,7 +30,7 @@ use crate::pages::band::{AgentCard, reason_text};
 use crate::pages::not_found::NotFound;
 use crate::server_fns::{
     DecideReview, InterventionRow, Interventions, OpenedReview, OutputDiff, ReviewItem,
-    list_interventions, list_reviews, open_review_page,
+    StartReview, list_interventions, list_reviews, open_review_page,
 };
 
 fn when(at: DateTime<Utc>) -> String {
@@ -205,7 +205,6 @@ pub fn ReviewPage() -> impl IntoView {
 #[component]
 fn Review() -> impl IntoView {
     let id = route_id();
-    // Opening the page puts a pending review under review.
     let detail = Resource::new(
         move || id.get(),
         |id| async move {
@@ -216,6 +215,20 @@ fn Review() -> impl IntoView {
         },
     );
     let decide = ServerAction::<DecideReview>::new();
+    // Live in a browser, the page takes a pending review under review (a
+    // POST; effects never run on the server, so loading the page does not).
+    let start = ServerAction::<StartReview>::new();
+    let started_for = StoredValue::new(None::<Uuid>);
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get()
+            && d.review.status == ReviewStatus::PendingReview
+            && started_for.get_value() != Some(d.review.id)
+        {
+            started_for.set_value(Some(d.review.id));
+            start.dispatch(StartReview { id: d.review.id });
+        }
+    });
+    let started = Signal::derive(move || start.value().get().and_then(Result::ok));
     install_review_keys();
     view! {
         <Suspense fallback=|| view! { <p class="p-8 text-slate-400">"Loading the review…"</p> }>
@@ -223,7 +236,7 @@ fn Review() -> impl IntoView {
                 match detail.await {
                     Ok(d) => view! {
                         <section class="mx-auto max-w-7xl px-4 py-8">
-                            <ReviewView d decide />
+                            <ReviewView d decide started />
                         </section>
                     }.into_any(),
                     Err(AppError::NotFound(_)) => view! { <NotFound /> }.into_any(),
@@ -261,7 +274,12 @@ fn install_review_keys() {
 }
 
 #[component]
-fn ReviewView(d: OpenedReview, decide: ServerAction<DecideReview>) -> impl IntoView {
+fn ReviewView(
+    d: OpenedReview,
+    decide: ServerAction<DecideReview>,
+    /// The status once the page took the review under review.
+    started: Signal<Option<ReviewStatus>>,
+) -> impl IntoView {
     let r = d.review;
     let title = d.task_title.unwrap_or_else(|| "a task".to_owned());
     let open = r.status.is_open() && !d.overdue;
@@ -269,6 +287,11 @@ fn ReviewView(d: OpenedReview, decide: ServerAction<DecideReview>) -> impl IntoV
         ReviewStatus::Expired
     } else {
         r.status
+    };
+    // Taking it under review is the only change this page makes to it.
+    let now = move || match started.get() {
+        Some(status) if open => status,
+        _ => shown,
     };
     let several = d.outputs.len() > 1;
     let compare_outputs = d.outputs.clone();
@@ -299,8 +322,12 @@ fn ReviewView(d: OpenedReview, decide: ServerAction<DecideReview>) -> impl IntoV
                 {match r.kind { ReviewKind::Gate => "Review", ReviewKind::FinalApproval => "Final approval" }}
                 " of “"{title}"”"
             </h1>
-            <span class=format!("rounded-full border px-3 py-1 text-sm {}", status_class(shown)) data-testid="review-status" data-status=shown.as_str()>
-                {status_label(shown)}
+            <span
+                class=move || format!("rounded-full border px-3 py-1 text-sm {}", status_class(now()))
+                data-testid="review-status"
+                data-status=move || now().as_str()
+            >
+                {move || status_label(now())}
             </span>
         </div>
         <p class="mt-1 text-sm text-slate-300" data-testid="review-kind" data-kind=r.kind.as_str()>{kind_text(&r)}"."</p>

@@ -1,6 +1,7 @@
 //! The review gate's server functions: the queue of open reviews across
-//! projects, one review as its page shows it (opening it puts it under
-//! review), a decision on it, and the history of the user's decisions.
+//! projects, one review as its page shows it, taking it under review (a
+//! POST the hydrated page sends: loading a page changes nothing), a
+//! decision on it, and the history of the user's decisions.
 
 use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
@@ -180,7 +181,22 @@ pub async fn open_review_count() -> Result<usize, AppError> {
     Ok(reviews.len())
 }
 
-/// Opens a review for the human: a pending one is now under review.
+/// Takes a pending review under review (the human has it open); its status
+/// after. Already under review or decided: unchanged.
+#[server]
+pub async fn start_review(id: Uuid) -> Result<domain::sessions::ReviewStatus, AppError> {
+    let user = ctx::user_id().await?;
+    ctx::services()?
+        .conductor
+        .open_review(user, id)
+        .await
+        .map(|d| d.review.status)
+        .map_err(ctx::fail)
+}
+
+/// A review as its page shows it. Reading it changes nothing: the page
+/// takes it under review with [`start_review`] once it is live in a
+/// browser, so a prefetch, a crawler or a reload never does.
 #[server]
 pub async fn open_review_page(id: Uuid) -> Result<OpenedReview, AppError> {
     use domain::sessions::{Decision, line_diff};
@@ -188,7 +204,7 @@ pub async fn open_review_page(id: Uuid) -> Result<OpenedReview, AppError> {
     let user = ctx::user_id().await?;
     let d = services
         .conductor
-        .open_review(user, id)
+        .review(user, id)
         .await
         .map_err(ctx::fail)?;
     let diffs = match d.decision.as_ref().map(|x| &x.decision) {
