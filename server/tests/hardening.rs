@@ -291,3 +291,44 @@ backends!(request_ids_are_the_servers_own, |url: String| async move {
         assert!(kept.len() <= 64 && kept.starts_with("client-"), "{kept}");
     }
 });
+
+backends!(
+    names_and_titles_refuse_bidirectional_overrides,
+    |url: String| async move {
+        let app = TestApp::new(&url).await;
+        let mut c = app.client();
+        c.sign_up("bidi@example.com").await;
+        // "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf".
+        let spoof = "invoice\u{202E}fdp.exe";
+        let r = c
+            .post("/api/v1/projects", serde_json::json!({"name": spoof}))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "name");
+        let pid = c.create_project("Plain").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = c
+            .post(
+                &format!("/api/v1/projects/{pid}/tasks"),
+                serde_json::json!({"title": format!("Fix {spoof}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "title");
+        let r = c
+            .post(
+                "/api/v1/auth/signup",
+                serde_json::json!({"email": "rtl@example.com", "password": "correct horse battery", "name": "\u{2066}Eve"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.field(), "name");
+        // Right-to-left text itself is fine.
+        let r = c
+            .post("/api/v1/projects", serde_json::json!({"name": "مشروع"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+);
