@@ -23,6 +23,7 @@ mod m20261125_000009_create_model_version_log;
 mod m20261125_000010_create_review_requests;
 mod m20261125_000011_add_human_review_output_hash;
 mod m20261125_000012_create_event_bus;
+mod m20261207_000013_index_paged_lists;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_create_review_requests::Migration),
             Box::new(m20261125_000011_add_human_review_output_hash::Migration),
             Box::new(m20261125_000012_create_event_bus::Migration),
+            Box::new(m20261207_000013_index_paged_lists::Migration),
         ]
     }
 }
