@@ -655,8 +655,15 @@ backends!(
         assert_eq!(log.status, 200, "{}", log.text);
         assert_eq!(log.body["interventions"].as_array().unwrap().len(), 1);
         assert_eq!(log.body["stats"]["per_agent"][0]["modified"], 1);
+        // Bad parameters are refused in the API's error shape, naming them.
         let bad = c.get("/api/v1/interventions?type=whim").await;
-        assert_eq!(bad.status, 400);
+        assert_eq!(bad.status, 422, "{}", bad.text);
+        assert_eq!(bad.field(), "type", "{}", bad.text);
+        for query in ["limit=0", "limit=1001", "limit=many"] {
+            let bad = c.get(&format!("/api/v1/interventions?{query}")).await;
+            assert_eq!(bad.status, 422, "{query}: {}", bad.text);
+            assert_eq!(bad.field(), "limit", "{query}: {}", bad.text);
+        }
         assert_eq!(
             c.get("/api/v1/reviews/pending").await.body["reviews"],
             json!([])

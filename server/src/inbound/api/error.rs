@@ -293,6 +293,7 @@ impl From<QueryRejection> for ApiError {
 fn field_from_serde(message: &str) -> Option<String> {
     let detail = message
         .split_once("target type: ")
+        .or_else(|| message.split_once("query string: "))
         .map_or(message, |(_, d)| d);
     let path = detail.split_once(": ").map(|(p, _)| p.trim()).filter(|p| {
         !p.is_empty()
@@ -304,6 +305,8 @@ fn field_from_serde(message: &str) -> Option<String> {
         .nth(1)
         .and_then(|rest| rest.split('`').next());
     match (path, missing) {
+        // A query string is flat: "page: unknown field `page`".
+        (Some(path), Some(field)) if path == field => Some(field.to_owned()),
         (Some(path), Some(field)) => Some(format!("{path}.{field}")),
         (None, Some(field)) => Some(field.to_owned()),
         (Some(path), None) => Some(path.to_owned()),
@@ -318,6 +321,7 @@ mod tests {
     #[test]
     fn finds_field_names_in_serde_messages() {
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2").as_deref(), Some("email"));
+        assert_eq!(field_from_serde("Failed to deserialize query string: type: unknown variant `whim`, expected one of `approval`").as_deref(), Some("type"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: status: unknown variant `doing`, expected one of ...").as_deref(), Some("status"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: modifications[0]: missing field `modified_output` at line 1 column 36").as_deref(), Some("modifications[0].modified_output"));
         assert_eq!(field_from_serde("Failed to deserialize the JSON body into the target type: agents.coder: unknown variant `drummer`, expected one of `claude`").as_deref(), Some("agents.coder"));

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
-pub use extract::{AuthUser, Authenticated, Credential};
+pub use extract::{ApiQuery, AuthUser, Authenticated, Credential};
 
 use crate::state::AppState;
 

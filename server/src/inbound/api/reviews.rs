@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use domain::InvalidField;
 use domain::band::{AgentRole, ProviderKind};
 use domain::sessions::{
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath, same_id};
+use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath, same_id};
 use crate::inbound::request_context;
 use crate::state::AppState;
 
@@ -316,13 +316,19 @@ async fn decide(
 pub async fn interventions(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Query(q): Query<InterventionQuery>,
+    ApiQuery(q): ApiQuery<InterventionQuery>,
 ) -> Result<Json<InterventionList>, ApiError> {
     let filter = InterventionFilter {
         agent: q.agent,
         kind: q.kind,
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(domain::InvalidField::new(
+            "limit",
+            "must be between 1 and 1000",
+        )));
+    }
     let (interventions, stats) = state
         .services
         .conductor

@@ -30,8 +30,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::events::{DomainEvent, StoredEvent};
@@ -41,7 +41,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{Delta, LiveHub, MAX_SOCKETS_PER_USER, WatchGuard};
-use crate::inbound::api::{ApiError, Authenticated, Credential};
+use crate::inbound::api::{ApiError, ApiQuery, Authenticated, Credential};
 use crate::outbound::db::{OutboxError, SeaOrmSessionStore, last_sequence, user_events_between};
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ pub const CLOSE_KEY_REVOKED: u16 = 4003;
 pub async fn socket(
     State(state): State<AppState>,
     Authenticated { user, credential }: Authenticated,
-    Query(query): Query<WsQuery>,
+    ApiQuery(query): ApiQuery<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     if query.after.is_some_and(|a| a < 0) {
