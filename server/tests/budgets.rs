@@ -245,3 +245,39 @@ backends!(
         );
     }
 );
+
+backends!(
+    every_settlement_shape_charges_exactly,
+    |url: String| async move {
+        // The four shapes of the settlement's SQL (tokens or none, closing
+        // or not), each checked against the ledger's arithmetic; the
+        // statements are rendered with their parameters by sea-query.
+        let app = TestApp::new(&url).await;
+        let uid = user(&app, "shapes@example.com").await;
+        let budgets = service(&app);
+        let r = budgets.reserve(uid, None, 1_000).await.unwrap();
+        // Nothing used, still open.
+        let s = budgets.settle(r.id, 0).await.unwrap();
+        assert_eq!((s.charged, s.overrun, s.remaining), (0, 0, 1_000));
+        // Tokens, still open.
+        let s = budgets.settle(r.id, 400).await.unwrap();
+        assert_eq!((s.charged, s.overrun, s.remaining), (400, 0, 600));
+        // Past what it holds: the excess is charged too.
+        let s = budgets.settle(r.id, 700).await.unwrap();
+        assert_eq!((s.charged, s.overrun, s.remaining), (700, 100, 0));
+        let b = budgets.current(uid).await.unwrap();
+        assert_eq!((b.used_this_month, b.reserved_tokens), (1_100, 0));
+        // Nothing used, closing: nothing left to give back.
+        assert_eq!(budgets.release(r.id).await.unwrap(), 0);
+        // Closing with some held: all of it goes back.
+        let r = budgets.reserve(uid, None, 500).await.unwrap();
+        budgets.settle(r.id, 200).await.unwrap();
+        assert_eq!(budgets.release(r.id).await.unwrap(), 300);
+        let b = budgets.current(uid).await.unwrap();
+        assert_eq!((b.used_this_month, b.reserved_tokens), (1_300, 0));
+        // A closed reservation is never charged again.
+        assert!(budgets.settle(r.id, 10).await.is_err());
+        let b = budgets.current(uid).await.unwrap();
+        assert_eq!(b.used_this_month, 1_300);
+    }
+);

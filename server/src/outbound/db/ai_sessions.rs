@@ -178,8 +178,7 @@ fn status_write(
     update.into_query()
 }
 
-/// [`status_write`] as a kept statement of `batch` (see
-/// `Batch::push_kept`), its parameters listed in the order it renders them.
+/// [`status_write`] as a statement of `batch` that must touch its row.
 fn push_status(
     batch: &mut Batch,
     id: Uuid,
@@ -187,19 +186,7 @@ fn push_status(
     at: DateTime<Utc>,
     add_tokens: i64,
 ) {
-    let terminal = to.is_terminal();
-    let mut values: Vec<sea_orm::Value> = vec![to.as_str().into()];
-    if add_tokens != 0 {
-        values.push(add_tokens.into());
-    }
-    if terminal {
-        values.push(Some(to_db_time(at)).into());
-    }
-    values.extend([id.into(), from.as_str().into()]);
-    let variant = u32::from(add_tokens != 0) | u32::from(terminal) << 1;
-    batch.push_kept(("session status", variant), 1, values, || {
-        status_write(id, from, to, at, add_tokens)
-    });
+    batch.push(&status_write(id, from, to, at, add_tokens), 1);
 }
 
 /// Moves session `id` from `from` to `to` if it is still in `from`, adding

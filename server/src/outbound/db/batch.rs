@@ -32,18 +32,15 @@ pub(crate) struct Batch {
     statements: Vec<(Statement, Option<u64>)>,
 }
 
-/// What a kept statement's SQL depends on, besides the engine.
+/// What a kept INSERT's SQL depends on, besides the engine (see
+/// [`Batch::push_insert`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Shape {
-    /// An INSERT (see [`Batch::push_insert`]).
     Insert {
         entity: TypeId,
         rows: usize,
         columns: u128,
     },
-    /// A statement its caller names, in one of its variants (see
-    /// [`Batch::push_kept`]).
-    Named(&'static str, u32),
 }
 
 /// Which of `row`'s columns hold a value (set or unchanged: what an INSERT
@@ -130,40 +127,6 @@ impl Batch {
         self.statements.push((
             Statement::from_sql_and_values(self.backend, sql, Values(values)),
             Some(touched),
-        ));
-    }
-
-    /// Adds the statement `build` makes, which must touch exactly `rows`
-    /// rows, without rendering it: its SQL is kept per `name` and
-    /// `variant` (whatever else changes the SQL) and engine, rendered the
-    /// first time, and `values` are its parameters in the order `build`
-    /// renders them. For the few UPDATEs every session step makes (see
-    /// [`Batch::push_insert`] for why). Debug builds render every time and
-    /// check the SQL and the values, so each shape the test suite plays is
-    /// held to its builder.
-    pub(crate) fn push_kept<S: StatementBuilder>(
-        &mut self,
-        (name, variant): (&'static str, u32),
-        rows: u64,
-        values: Vec<Value>,
-        build: impl Fn() -> S,
-    ) {
-        let backend = self.backend;
-        let sql = kept_sql(Shape::Named(name, variant), backend, || {
-            build().build(&backend).sql
-        });
-        if cfg!(debug_assertions) {
-            let built = build().build(&backend);
-            debug_assert_eq!(built.sql, sql, "{name} ({variant}): SQL");
-            debug_assert_eq!(
-                built.values.map(|v| v.0).unwrap_or_default(),
-                values,
-                "{name} ({variant}): values"
-            );
-        }
-        self.statements.push((
-            Statement::from_sql_and_values(backend, sql, Values(values)),
-            Some(rows),
         ));
     }
 
@@ -328,32 +291,6 @@ pub(super) mod tests {
             expires_at: Set(at),
             decided_at: Set(None),
         }]);
-    }
-
-    #[test]
-    fn a_kept_statement_binds_its_values_to_the_kept_sql() {
-        for by in [3, 5] {
-            let mut batch = Batch::new(DbBackend::Sqlite);
-            batch.push_kept(("test bump", 0), 1, vec![by.into(), 1_i64.into()], || {
-                bump(1, by)
-            });
-            let (got, rows) = &batch.statements[0];
-            let expected = StatementBuilder::build(&bump(1, by), &DbBackend::Sqlite);
-            assert_eq!((got, *rows), (&expected, Some(1)));
-        }
-    }
-
-    #[test]
-    #[cfg(debug_assertions)]
-    #[should_panic(expected = "test misordered (0): values")]
-    fn a_kept_statement_whose_values_drift_from_its_builder_is_caught() {
-        let mut batch = Batch::new(DbBackend::Sqlite);
-        batch.push_kept(
-            ("test misordered", 0),
-            1,
-            vec![1_i64.into(), 3_i64.into()],
-            || bump(1, 3),
-        );
     }
 
     #[test]
