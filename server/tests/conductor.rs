@@ -620,3 +620,139 @@ backends!(
         assert_eq!(budget.reserved_tokens, 0);
     }
 );
+
+/// The real repository, but the step that ends a run (its move to
+/// `awaiting_review`) fails, as a database that went away would.
+struct FailingFinish(Arc<dyn domain::sessions::SessionRepository>);
+
+#[async_trait::async_trait]
+impl domain::sessions::SessionRepository for FailingFinish {
+    async fn create(
+        &self,
+        session: &domain::sessions::AiSession,
+        events: &[domain::events::EventEnvelope],
+    ) -> Result<(), domain::sessions::SessionError> {
+        self.0.create(session, events).await
+    }
+    async fn commit(
+        &self,
+        step: domain::sessions::SessionStep<'_>,
+    ) -> Result<(), domain::sessions::SessionError> {
+        if step
+            .status
+            .as_ref()
+            .is_some_and(|s| s.to == SessionStatus::AwaitingReview)
+        {
+            return Err(domain::sessions::SessionError::Unexpected(
+                "injected: the database went away".into(),
+            ));
+        }
+        self.0.commit(step).await
+    }
+    async fn reviews(
+        &self,
+        owner_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
+        self.0.reviews(owner_id, session_id).await
+    }
+    async fn find(
+        &self,
+        owner_id: Uuid,
+        id: Uuid,
+    ) -> Result<
+        Option<(
+            domain::sessions::AiSession,
+            Vec<domain::sessions::AgentInvocation>,
+        )>,
+        domain::sessions::SessionError,
+    > {
+        self.0.find(owner_id, id).await
+    }
+    async fn decide(
+        &self,
+        step: domain::sessions::DecisionStep<'_>,
+    ) -> Result<(), domain::sessions::SessionError> {
+        self.0.decide(step).await
+    }
+    async fn open_review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+        events: &[domain::events::EventEnvelope],
+    ) -> Result<bool, domain::sessions::SessionError> {
+        self.0.open_review(owner_id, review_id, events).await
+    }
+    async fn review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+    ) -> Result<Option<domain::sessions::ReviewRecord>, domain::sessions::SessionError> {
+        self.0.review(owner_id, review_id).await
+    }
+    async fn open_reviews(
+        &self,
+        owner_id: Uuid,
+    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
+        self.0.open_reviews(owner_id).await
+    }
+    async fn overdue_reviews(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
+        self.0.overdue_reviews(now).await
+    }
+    async fn interventions(
+        &self,
+        owner_id: Uuid,
+        filter: &domain::sessions::InterventionFilter,
+        limit: u64,
+    ) -> Result<Vec<domain::sessions::InterventionPoint>, domain::sessions::SessionError> {
+        self.0.interventions(owner_id, filter, limit).await
+    }
+    async fn unfinished(
+        &self,
+    ) -> Result<Vec<domain::sessions::AiSession>, domain::sessions::SessionError> {
+        self.0.unfinished().await
+    }
+}
+
+backends!(
+    a_run_that_fails_after_its_calls_still_pays_for_them,
+    |url: String| async move {
+        let rig = rig(
+            &url,
+            vec![
+                Scripted::good(ProviderKind::Claude),
+                Scripted::good(ProviderKind::Gpt),
+            ],
+        )
+        .await;
+        let used = || async { rig.app.services.budgets.current(rig.user).await.unwrap() };
+        // The first round is stored, the synthesis is called, then the last
+        // step fails: the synthesis's tokens were charged by the vendor.
+        let mut failing = rig.conductor.clone();
+        failing.sessions = Arc::new(FailingFinish(rig.conductor.sessions.clone()));
+        let started = failing.start(rig.user, rig.task, intent()).await.unwrap();
+        assert!(failing.run(started.job).await.is_err());
+        let (session, stored, _) = rig
+            .conductor
+            .session(rig.user, started.session.id)
+            .await
+            .unwrap();
+        assert_eq!(session.status, SessionStatus::Failed);
+        assert_eq!(stored.len(), 3, "the first round was stored");
+        let after_failure = used().await;
+        assert_eq!(after_failure.reserved_tokens, 0, "the rest went back");
+
+        // The same run that succeeds costs exactly as much: every call made
+        // was settled, the unstored synthesis included.
+        let played = play(&rig).await;
+        assert_eq!(played.status, SessionStatus::AwaitingReview);
+        let whole: i64 = played.calls.iter().map(|c| c.tokens_used).sum();
+        let stored_part: i64 = stored.iter().map(|c| c.tokens_used).sum();
+        assert!(whole > stored_part);
+        assert_eq!(after_failure.used_this_month, whole);
+        assert_eq!(used().await.used_this_month, 2 * whole);
+    }
+);

@@ -401,24 +401,42 @@ impl Conductor {
         match played {
             Ok(status) => Ok(status),
             Err(e) => {
-                // Best effort: fail the session and return the reservation,
-                // together if storage allows, the reservation alone if not.
-                let failed = self
-                    .finish(
-                        &job,
-                        Vec::new(),
-                        Vec::new(),
-                        Finish::Failed(
-                            "the run stopped on an internal error; see the server log".into(),
-                        ),
-                    )
-                    .await;
-                if failed.is_err() {
-                    let _ = self.budgets.release(job.reservation.id).await;
-                }
+                self.fail_owing(&job, pool.owed()).await;
                 Err(e)
             }
         }
+    }
+
+    /// After an internal error: fails the session, settles `owed` — the
+    /// tokens the calls used that no committed step settled, which the
+    /// vendors charged all the same — and returns the rest of the
+    /// reservation; in one step if storage allows, else the settlement and
+    /// the release on their own (best effort: the error is already being
+    /// reported).
+    async fn fail_owing(&self, job: &SessionJob, owed: i64) {
+        let why = "the run stopped on an internal error; see the server log";
+        let events = [status_event(
+            &job.session,
+            SessionStatus::Failed,
+            Some(why.into()),
+        )];
+        let step = SessionStep {
+            charge: (owed != 0).then_some((job.reservation.id, owed)),
+            status: Some(StatusMove {
+                from: SessionStatus::Executing,
+                to: SessionStatus::Failed,
+                failure: Some(why),
+            }),
+            release: Some(job.reservation.id),
+            ..SessionStep::new(job.session.id, Utc::now(), &events)
+        };
+        if self.sessions.commit(step).await.is_ok() {
+            return;
+        }
+        if owed != 0 {
+            let _ = self.budgets.settle(job.reservation.id, owed).await;
+        }
+        let _ = self.budgets.release(job.reservation.id).await;
     }
 
     async fn play(&self, job: &SessionJob, pool: &Pool) -> Result<SessionStatus, ConductorError> {
@@ -555,7 +573,9 @@ impl Conductor {
                 // bench). A millisecond is nothing to a call of seconds.
                 let stored = async {
                     self.sleeper.sleep(STORE_AFTER_SEND).await;
-                    self.store(job, &invocations, &events).await
+                    self.store(job, &invocations, &events).await?;
+                    pool.settled(tokens_of(&invocations));
+                    Ok::<(), ConductorError>(())
                 };
                 let outputs: Vec<(AgentRole, &str)> =
                     passed.iter().map(|(r, t)| (*r, t.as_str())).collect();
@@ -701,6 +721,7 @@ impl Conductor {
                     .map(|a| i64::try_from(a.usage.total()).unwrap_or(i64::MAX))
                     .sum();
                 pool.give_back(held.load(Ordering::SeqCst) - run.used);
+                pool.spent(run.used);
                 run.attempts = outcome.attempts;
                 run.budget_exhausted =
                     matches!(outcome.result, Err(ProviderError::BudgetExhausted));

@@ -124,12 +124,29 @@ fn fixed_bytes(ctx: &PromptContext<'_>) -> i64 {
 
 /// The part of the reservation not yet promised to a call. Calls claim
 /// their bound before they start and give back what they did not use.
+/// It also counts what the vendors charged that no committed step has
+/// settled yet, so a run that fails after its calls still pays for them.
 #[derive(Debug)]
-pub struct Pool(AtomicI64);
+pub struct Pool(AtomicI64, AtomicI64);
 
 impl Pool {
     pub fn new(tokens: i64) -> Self {
-        Self(AtomicI64::new(tokens))
+        Self(AtomicI64::new(tokens), AtomicI64::new(0))
+    }
+
+    /// Records `tokens` a call used (the vendors charge them).
+    pub fn spent(&self, tokens: i64) {
+        self.1.fetch_add(tokens, Ordering::SeqCst);
+    }
+
+    /// Records `tokens` a committed step settled.
+    pub fn settled(&self, tokens: i64) {
+        self.1.fetch_sub(tokens, Ordering::SeqCst);
+    }
+
+    /// Used by calls, not yet settled by any committed step.
+    pub fn owed(&self) -> i64 {
+        self.1.load(Ordering::SeqCst)
     }
 
     /// Takes `tokens` if the pool still holds them.
@@ -168,6 +185,18 @@ mod tests {
             intent: &intent,
             tone: Tone::Formal,
         })
+    }
+
+    #[test]
+    fn the_pool_counts_what_calls_used_until_a_step_settles_it() {
+        let pool = Pool::new(1_000);
+        assert!(pool.claim(600));
+        pool.give_back(600 - 250);
+        pool.spent(250);
+        pool.spent(100);
+        assert_eq!((pool.left(), pool.owed()), (750, 350));
+        pool.settled(250);
+        assert_eq!(pool.owed(), 100);
     }
 
     #[test]
