@@ -41,6 +41,13 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Polls both futures until both are done.
+///
+/// **Order contract** (the conductor's scheduling rests on it, and
+/// `join_polls_its_first_future_first_on_every_wake` holds it): on every
+/// wake, `a` is polled before `b`, and a finished one is never polled
+/// again. So whatever `a` does before its first `.await` that is pending —
+/// sending a request — happens before `b` starts, and `b` can step aside
+/// for `a` with one `yield_now`.
 pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (Box::pin(a), Box::pin(b));
     let (mut out_a, mut out_b) = (None, None);
@@ -208,6 +215,27 @@ mod tests {
             }),
         ];
         assert_eq!(join_all(jobs).await, [Ok(1), Err("provider down"), Ok(3)]);
+    }
+
+    #[tokio::test]
+    async fn join_polls_its_first_future_first_on_every_wake() {
+        let order = Mutex::new(Vec::new());
+        let step = |name: &'static str, steps: usize| {
+            let order = &order;
+            async move {
+                for n in 0..steps {
+                    order.lock().unwrap().push(format!("{name}{n}"));
+                    tokio::task::yield_now().await;
+                }
+                order.lock().unwrap().push(format!("{name} done"));
+            }
+        };
+        join(step("a", 2), step("b", 3)).await;
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["a0", "b0", "a1", "b1", "a done", "b2", "b done"],
+            "a before b on every wake; a finished future is left alone"
+        );
     }
 
     #[tokio::test]

@@ -20,8 +20,8 @@ use domain::band::{
 };
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
-use super::engine::{Engine, Finish, GenerateError, Generated, Prompt, file_name};
-use super::template::Role;
+use local_model::template::Role;
+use local_model::{Engine, Finish, GenerateError, Generated, Prompt, file_name};
 
 /// The provider's name in logs, breakers and provenance.
 pub const NAME: &str = "local";

@@ -8,7 +8,7 @@
 //! size. The prompt for pp/tg is 128 arbitrary token ids (as llama-bench
 //! uses), generation is greedy.
 //!
-//! Run with `cargo bench -p server --bench local_model`. Knobs:
+//! Run with `cargo bench -p local-model --bench engine`. Knobs:
 //! `EXITON_BENCH_MODEL` (the GGUF file; default the one `scripts/fetch-model`
 //! installs under `data/models`), `EXITON_BENCH_THREADS` (`1,2`),
 //! `EXITON_BENCH_REPEAT` (3: the best of three is reported, like
@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use server::outbound::ai::local::template::Role;
-use server::outbound::ai::local::{Engine, Prompt};
+use local_model::template::Role;
+use local_model::{Engine, Prompt};
 
 const PP: usize = 128;
 const TG: usize = 64;
