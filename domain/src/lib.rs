@@ -37,6 +37,8 @@ pub struct Services {
     pub budgets: budgets::BudgetService,
     /// Runs the band on tasks.
     pub conductor: sessions::Conductor,
+    /// A project's or task's sessions, for lists.
+    pub history: sessions::HistoryService,
     pub projects: projects::ProjectService,
     pub tasks: tasks::TaskService,
 }

@@ -33,8 +33,8 @@ use crate::inbound::{body_limit, client_addr, request_context, static_files};
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
-    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionRepository,
-    SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
+    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionHistory,
+    SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::outbound::random::OsSecretGenerator;
@@ -96,7 +96,13 @@ pub fn services_with(
         live,
         settings: config.conductor.clone(),
     };
+    let history = domain::sessions::HistoryService::new(
+        Arc::new(SeaOrmSessionHistory::new(db.clone())),
+        project_service.clone(),
+        task_service.clone(),
+    );
     Ok(Services {
+        history,
         api_keys,
         band,
         accounts,

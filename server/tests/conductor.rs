@@ -756,3 +756,90 @@ backends!(
         assert_eq!(used().await.used_this_month, 2 * whole);
     }
 );
+
+backends!(
+    a_projects_and_a_tasks_sessions_are_listed_newest_first,
+    |url: String| async move {
+        let rig = rig(&url, vec![Scripted::good(ProviderKind::Claude)]).await;
+        let mut c = rig.client.clone();
+        let task = c.get(&format!("/api/v1/tasks/{}", rig.task)).await;
+        let pid = task.body["project_id"].as_str().unwrap().to_owned();
+        let mut tasks = vec![rig.task];
+        for title in ["Second", "Third"] {
+            let t = c.create_task(&pid, title, "").await;
+            tasks.push(Uuid::parse_str(t["id"].as_str().unwrap()).unwrap());
+        }
+        let mut started = Vec::new();
+        for task in &tasks {
+            let s = rig.conductor.start(rig.user, *task, intent()).await.unwrap();
+            started.push(s.session.id);
+            rig.conductor.run(s.job).await.unwrap();
+        }
+        let ids = |r: &common::Reply| -> Vec<String> {
+            r.body["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let newest_first: Vec<String> = started.iter().rev().map(ToString::to_string).collect();
+
+        let all = c.get(&format!("/api/v1/projects/{pid}/ai-sessions")).await;
+        assert_eq!(all.status, 200, "{}", all.text);
+        assert_eq!(ids(&all), newest_first);
+        assert!(all.body["next_cursor"].is_null());
+
+        // Two pages of two.
+        let first = c
+            .get(&format!("/api/v1/projects/{pid}/ai-sessions?limit=2"))
+            .await;
+        assert_eq!(ids(&first), newest_first[..2]);
+        let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+        let second = c
+            .get(&format!(
+                "/api/v1/projects/{pid}/ai-sessions?limit=2&cursor={cursor}"
+            ))
+            .await;
+        assert_eq!(ids(&second), newest_first[2..]);
+        assert!(second.body["next_cursor"].is_null());
+
+        // One task's; by status.
+        let one = c
+            .get(&format!("/api/v1/tasks/{}/ai-sessions", tasks[1]))
+            .await;
+        assert_eq!(ids(&one), [started[1].to_string()]);
+        let waiting = c
+            .get(&format!(
+                "/api/v1/projects/{pid}/ai-sessions?status=awaiting_review"
+            ))
+            .await;
+        assert_eq!(ids(&waiting).len(), 3);
+        let failed = c
+            .get(&format!("/api/v1/projects/{pid}/ai-sessions?status=failed"))
+            .await;
+        assert_eq!(ids(&failed).len(), 0);
+
+        // Bad parameters name themselves; someone else's lists are 404.
+        for (query, field) in [
+            ("status=sleeping", "status"),
+            ("limit=0", "limit"),
+            ("cursor=nope", "cursor"),
+            ("page=2", "page"),
+        ] {
+            let r = c
+                .get(&format!("/api/v1/projects/{pid}/ai-sessions?{query}"))
+                .await;
+            assert_eq!(r.status, 422, "{query}: {}", r.text);
+            assert_eq!(r.field(), field, "{query}: {}", r.text);
+        }
+        let mut other = rig.app.client();
+        other.sign_up("other@example.com").await;
+        let r = other.get(&format!("/api/v1/projects/{pid}/ai-sessions")).await;
+        assert_eq!(r.status, 404);
+        let r = other
+            .get(&format!("/api/v1/tasks/{}/ai-sessions", tasks[0]))
+            .await;
+        assert_eq!(r.status, 404);
+    }
+);

@@ -7,6 +7,7 @@ pub mod concurrency;
 mod conductor;
 mod error;
 pub mod gate;
+mod history;
 mod line_diff;
 mod live;
 mod model;
@@ -21,6 +22,7 @@ pub use crate::band::Attempt;
 pub use conductor::{Conductor, ConductorError, ConductorSettings, SessionJob, Started};
 pub use error::SessionError;
 pub use gate::{Assessment, GateDecision, ReviewReason};
+pub use history::{HistoryError, HistoryService, SessionHistory, SessionScope};
 pub use line_diff::{DiffLine, LineChange, line_diff};
 pub use live::LiveTap;
 pub use model::{

@@ -11,7 +11,7 @@ use domain::accounts::AccountError;
 use domain::api_keys::ApiKeyError;
 use domain::budgets::BudgetError;
 use domain::projects::ProjectError;
-use domain::sessions::{ConductorError, ReviewError};
+use domain::sessions::{ConductorError, HistoryError, ReviewError};
 use domain::tasks::TaskError;
 use serde::Serialize;
 
@@ -202,6 +202,17 @@ impl From<TaskError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "project_archived", e.to_string())
             }
             TaskError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::NotFound(what) => Self::not_found(what),
+            HistoryError::Project(e) => e.into(),
+            HistoryError::Task(e) => e.into(),
+            HistoryError::Session(e) => Self::internal(&e),
         }
     }
 }

@@ -40,6 +40,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(projects::delete),
         )
         .route("/projects/{id}/tasks", get(tasks::list).post(tasks::create))
+        .route("/projects/{id}/ai-sessions", get(sessions::for_project))
+        .route("/tasks/{id}/ai-sessions", get(sessions::for_task))
         .route(
             "/tasks/{id}",
             get(tasks::show).patch(tasks::update).delete(tasks::delete),

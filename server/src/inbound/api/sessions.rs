@@ -1,18 +1,22 @@
 //! `POST /api/v1/tasks/{id}/execute-ai` starts the band on a task (202:
-//! the run continues in the background) and `GET /api/v1/ai/session/{id}`
-//! answers the session with its invocations and review requests.
+//! the run continues in the background), `GET /api/v1/ai/session/{id}`
+//! answers the session with its invocations and review requests, and
+//! `GET /api/v1/projects/{id}/ai-sessions` and
+//! `GET /api/v1/tasks/{id}/ai-sessions` list sessions, newest first.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::pagination::PageRequest;
 use domain::sessions::{
-    AgentInvocation, AiSession, Intent, IntentAction, Lineup, ReviewRequest, SessionStatus,
+    AgentInvocation, AiSession, Intent, IntentAction, Lineup, ReviewRequest, SessionScope,
+    SessionStatus,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApiError;
-use super::extract::{ApiJson, AuthUser, IdPath, same_id};
+use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath, same_id};
 use crate::inbound::request_context;
 use crate::state::AppState;
 
@@ -104,4 +108,60 @@ pub async fn show(
         invocations,
         reviews,
     }))
+}
+
+/// `?limit=&cursor=&status=`: a page of sessions (`limit` 1–200, default
+/// 50), optionally of one status.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<SessionStatus>,
+}
+
+#[derive(Serialize)]
+pub struct SessionList {
+    sessions: Vec<AiSession>,
+    /// The `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+async fn list(
+    state: &AppState,
+    user: Uuid,
+    scope: SessionScope,
+    params: ListParams,
+) -> Result<Json<SessionList>, ApiError> {
+    let request = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())
+        .map_err(ApiError::invalid)?;
+    let page = state
+        .services
+        .history
+        .page(user, scope, params.status, &request)
+        .await?;
+    Ok(Json(SessionList {
+        sessions: page.items,
+        next_cursor: page.next.map(|k| k.to_cursor()),
+    }))
+}
+
+/// `GET /api/v1/projects/{id}/ai-sessions` (spec §6.2).
+pub async fn for_project(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(id): IdPath,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<SessionList>, ApiError> {
+    list(&state, user, SessionScope::Project(id), params).await
+}
+
+/// `GET /api/v1/tasks/{id}/ai-sessions`.
+pub async fn for_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(id): IdPath,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<SessionList>, ApiError> {
+    list(&state, user, SessionScope::Task(id), params).await
 }

@@ -72,7 +72,7 @@ struct Metadata {
     resumed_at: Option<DateTime<Utc>>,
 }
 
-fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
+pub(super) fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
     SessionError::Unexpected(boxed(e))
 }
 
@@ -97,7 +97,7 @@ fn status(value: &str) -> Result<SessionStatus, SessionError> {
     SessionStatus::parse(value).ok_or_else(|| corrupt("ai_sessions.status", value))
 }
 
-fn session_to_domain(m: sessions::Model) -> Result<AiSession, SessionError> {
+pub(super) fn session_to_domain(m: sessions::Model) -> Result<AiSession, SessionError> {
     let meta: Metadata = serde_json::from_value(m.metadata).map_err(unexpected)?;
     Ok(AiSession {
         id: m.id,

@@ -10,6 +10,7 @@ mod events;
 mod model_log;
 mod projects;
 mod reviews;
+mod session_history;
 mod sessions;
 mod tasks;
 mod users;
@@ -25,6 +26,7 @@ pub use events::{
 };
 pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
 pub use projects::SeaOrmProjectRepository;
+pub use session_history::SeaOrmSessionHistory;
 pub use sessions::SeaOrmSessionStore;
 pub use tasks::SeaOrmTaskRepository;
 pub use users::SeaOrmUserRepository;
