@@ -48,7 +48,7 @@ mod from_domain {
     use domain::api_keys::ApiKeyError;
     use domain::budgets::BudgetError;
     use domain::projects::ProjectError;
-    use domain::sessions::{ConductorError, ReviewError};
+    use domain::sessions::{ConductorError, HistoryError, ReviewError};
     use domain::tasks::TaskError;
 
     use super::AppError;
@@ -133,6 +133,17 @@ mod from_domain {
                 TaskError::ProjectNotFound => Self::NotFound("project".into()),
                 TaskError::ProjectArchived => Self::Conflict(e.to_string()),
                 TaskError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
+    impl From<HistoryError> for AppError {
+        fn from(e: HistoryError) -> Self {
+            match e {
+                HistoryError::NotFound(what) => Self::NotFound(what.into()),
+                HistoryError::Project(e) => e.into(),
+                HistoryError::Task(e) => e.into(),
+                HistoryError::Session(e) => internal(&e),
             }
         }
     }

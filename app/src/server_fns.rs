@@ -227,6 +227,37 @@ pub async fn list_tasks(project_id: Uuid, q: Option<String>) -> Result<Vec<Board
     Ok(tasks.into_iter().map(BoardTask::from).collect())
 }
 
+/// One band session as a task's card lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskSession {
+    pub id: Uuid,
+    pub status: domain::sessions::SessionStatus,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The task's latest band sessions (up to five), newest first.
+#[server]
+pub async fn task_sessions(task_id: Uuid) -> Result<Vec<TaskSession>, AppError> {
+    use domain::pagination::PageRequest;
+    use domain::sessions::SessionScope;
+    let user = ctx::user_id().await?;
+    let first = PageRequest::new(5, None).map_err(ctx::fail)?;
+    let page = ctx::services()?
+        .history
+        .page(user, SessionScope::Task(task_id), None, &first)
+        .await
+        .map_err(ctx::fail)?;
+    Ok(page
+        .items
+        .into_iter()
+        .map(|s| TaskSession {
+            id: s.id,
+            status: s.status,
+            started_at: s.started_at,
+        })
+        .collect())
+}
+
 #[server]
 pub async fn create_task(
     project_id: Uuid,

@@ -771,7 +771,11 @@ backends!(
         }
         let mut started = Vec::new();
         for task in &tasks {
-            let s = rig.conductor.start(rig.user, *task, intent()).await.unwrap();
+            let s = rig
+                .conductor
+                .start(rig.user, *task, intent())
+                .await
+                .unwrap();
             started.push(s.session.id);
             rig.conductor.run(s.job).await.unwrap();
         }
@@ -835,7 +839,9 @@ backends!(
         }
         let mut other = rig.app.client();
         other.sign_up("other@example.com").await;
-        let r = other.get(&format!("/api/v1/projects/{pid}/ai-sessions")).await;
+        let r = other
+            .get(&format!("/api/v1/projects/{pid}/ai-sessions"))
+            .await;
         assert_eq!(r.status, 404);
         let r = other
             .get(&format!("/api/v1/tasks/{}/ai-sessions", tasks[0]))

@@ -288,3 +288,38 @@ backends!(
         );
     }
 );
+
+backends!(
+    an_opened_card_lists_its_band_sessions,
+    |url: String| async move {
+        let rig = band_rig::rig(
+            &url,
+            vec![band_rig::Scripted::good(domain::band::ProviderKind::Claude)],
+        )
+        .await;
+        let mut c = rig.client.clone();
+        let task = c.get(&format!("/api/v1/tasks/{}", rig.task)).await;
+        let pid = task.body["project_id"].as_str().unwrap().to_owned();
+        let opened = format!("/projects/{pid}?task={}", rig.task);
+        // No session yet: no list.
+        let page = c.page(&opened).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.text.contains("data-testid=\"task-sessions\""));
+
+        let played = band_rig::play(&rig).await;
+        let page = c.page(&opened).await;
+        assert!(
+            page.text.contains("data-testid=\"task-sessions\""),
+            "{}",
+            page.text
+        );
+        assert!(
+            page.text
+                .contains(&format!("href=\"/sessions/{}\"", played.session.id))
+        );
+        assert!(page.text.contains("data-status=\"awaiting_review\""));
+        // A closed board lists no sessions.
+        let board = c.page(&format!("/projects/{pid}")).await;
+        assert!(!board.text.contains("data-testid=\"task-sessions\""));
+    }
+);

@@ -5,6 +5,7 @@
 //! (another tab, the API, an approved session) arrive live.
 
 use domain::projects::Project;
+use domain::sessions::SessionStatus;
 use domain::tasks::TaskStatus;
 use leptos::ev::{DragEvent, KeyboardEvent};
 use leptos::prelude::*;
@@ -16,7 +17,9 @@ use crate::components::live::changes;
 use crate::components::{ErrorNote, RequireUser, TextArea, TextField, last_error, route_id};
 use crate::error::AppError;
 use crate::pages::not_found::NotFound;
-use crate::server_fns::{BoardTask, CreateTask, DeleteTask, UpdateTask, get_project, list_tasks};
+use crate::server_fns::{
+    BoardTask, CreateTask, DeleteTask, UpdateTask, get_project, list_tasks, task_sessions,
+};
 
 #[component]
 pub fn BoardPage() -> impl IntoView {
@@ -448,7 +451,47 @@ fn CardDetail(
                 <input type="hidden" name="id" value=id_text />
                 <button type="submit" class="btn-ghost text-rose-300" aria-label=delete_label>"Delete"</button>
             </ActionForm>
+            <TaskSessions id />
         </div>
+    }
+}
+
+/// A session's state in a word or two, as a card lists it.
+fn session_label(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Pending => "Waiting to start",
+        SessionStatus::Executing => "Playing",
+        SessionStatus::AwaitingReview => "Waiting for your review",
+        SessionStatus::Completed => "Completed",
+        SessionStatus::Failed => "Failed",
+    }
+}
+
+/// The opened card's latest band sessions, each a link to its page.
+#[component]
+fn TaskSessions(id: Uuid) -> impl IntoView {
+    let sessions = Resource::new(move || id, task_sessions);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let list = sessions.await.unwrap_or_default();
+                (!list.is_empty()).then(|| view! {
+                    <div data-testid="task-sessions">
+                        <h3 class="text-xs uppercase tracking-wide text-slate-400">"Band sessions"</h3>
+                        <ul class="mt-1 space-y-1">
+                            {list.into_iter().map(|s| view! {
+                                <li>
+                                    <a href=format!("/sessions/{}", s.id) class="link" data-status=s.status.as_str()>
+                                        {session_label(s.status)}
+                                    </a>
+                                    <span class="ml-2 text-xs text-slate-500">{s.started_at.format("%-d %b %H:%M").to_string()}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                })
+            })}
+        </Suspense>
     }
 }
 
