@@ -154,9 +154,12 @@ mod from_domain {
                 ConductorError::InvalidField(f) => f.into(),
                 ConductorError::TaskNotFound => Self::NotFound("task".into()),
                 ConductorError::SessionNotFound => Self::NotFound("session".into()),
-                ConductorError::NoProvider(_) | ConductorError::ProviderNotConfigured { .. } => {
-                    Self::Conflict(e.to_string())
-                }
+                ConductorError::NoProvider(_)
+                | ConductorError::ProviderNotConfigured { .. }
+                | ConductorError::NotRunning { .. }
+                | ConductorError::NotRetryable { .. }
+                // The message says what to do; a form shows it as is.
+                | ConductorError::TooManySessions { .. } => Self::Conflict(e.to_string()),
                 ConductorError::Budget(b) => b.into(),
                 ConductorError::Unexpected(cause) => internal(cause.as_ref()),
             }

@@ -485,17 +485,14 @@ pub async fn run_band(
         .map(str::to_owned)
         .collect();
     let intent = Intent::new(action, &context, &constraints).map_err(ctx::fail)?;
-    let conductor = ctx::services()?.conductor;
-    let started = conductor
+    let services = ctx::services()?;
+    let started = services
+        .conductor
         .start(ctx::user_id().await?, task_id, intent)
         .await
         .map_err(ctx::fail)?;
     let id = started.session.id;
-    leptos::task::spawn(async move {
-        if let Err(e) = conductor.run(started.job).await {
-            tracing::error!(session = %id, error = %e, "band run failed");
-        }
-    });
+    services.runner.launch(started.job);
     leptos_axum::redirect(&format!("/sessions/{id}"));
     Ok(id)
 }

@@ -39,6 +39,8 @@ pub struct Services {
     pub conductor: sessions::Conductor,
     /// A project's or task's sessions, for lists.
     pub history: sessions::HistoryService,
+    /// Plays sessions in the background: every run goes through it.
+    pub runner: std::sync::Arc<dyn sessions::SessionRunner>,
     pub projects: projects::ProjectService,
     pub tasks: tasks::TaskService,
 }

@@ -1,7 +1,7 @@
 //! `SeaORM` entity for the `ai_sessions` table (shaped like `sea-orm-cli generate entity` output).
 //!
 //! One orchestrated AI work session. `status`: `pending`/`executing`/
-//! `awaiting_review`/`completed`/`failed`.
+//! `awaiting_review`/`completed`/`failed`/`cancelled`.
 
 use sea_orm::entity::prelude::*;
 

@@ -24,6 +24,7 @@ mod m20261125_000010_create_review_requests;
 mod m20261125_000011_add_human_review_output_hash;
 mod m20261125_000012_create_event_bus;
 mod m20261207_000013_index_paged_lists;
+mod m20261207_000014_session_cancelled;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000011_add_human_review_output_hash::Migration),
             Box::new(m20261125_000012_create_event_bus::Migration),
             Box::new(m20261207_000013_index_paged_lists::Migration),
+            Box::new(m20261207_000014_session_cancelled::Migration),
         ]
     }
 }

@@ -54,6 +54,9 @@ pub struct Config {
     pub conductor: ConductorSettings,
     /// Connection, request and client-address limits (`crate::serve`).
     pub net: NetLimits,
+    /// `EXITON_SHUTDOWN_GRACE_SECS` (10): how long runs in progress may go
+    /// on after a stop signal before they are recorded as interrupted.
+    pub shutdown_grace: std::time::Duration,
     /// The event bus: Redis Streams at `REDIS_URL` (may embed a password,
     /// so redacted in `Debug`), else in-process.
     pub redis_url: Option<String>,
@@ -149,6 +152,11 @@ impl Config {
                 .unwrap_or_else(|| "exiton".to_owned()),
             bus: bus_settings(&get)?,
             net: net_limits(&get)?,
+            shutdown_grace: std::time::Duration::from_secs(number(
+                &get,
+                "EXITON_SHUTDOWN_GRACE_SECS",
+                10,
+            )?),
         })
     }
 
@@ -431,6 +439,7 @@ impl fmt::Debug for Config {
             .field("redis_prefix", &self.redis_prefix)
             .field("bus", &self.bus)
             .field("net", &self.net)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("local_model", &self.local_model)
             .finish()
     }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod inbound;
 pub mod outbound;
+pub mod runner;
 pub mod serve;
 pub mod startup;
 pub mod state;

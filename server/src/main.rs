@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let relay = server::startup::spawn_relay(&db, &bus);
     live.follow(bus.subscriber.clone());
 
+    let runner = services.runner.clone();
     let router = server::startup::router_with(services, db, &config, leptos.leptos_options, live);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -92,6 +93,12 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%url, "EXITON is listening");
     println!("EXITON is up: open {url}");
     server::serve::run(listener, router, &config.net, shutdown()).await;
+    // Runs left playing get their grace, then are recorded as interrupted
+    // (before the relay stops, so their events still go out).
+    let halted = runner.shutdown(config.shutdown_grace).await;
+    if halted > 0 {
+        tracing::warn!(runs = halted, "runs interrupted by the shutdown");
+    }
     relay.stop().await;
     Ok(())
 }

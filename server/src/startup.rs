@@ -101,8 +101,10 @@ pub fn services_with(
         project_service.clone(),
         task_service.clone(),
     );
+    let runner = Arc::new(crate::runner::TokioRunner::new(conductor.clone()));
     Ok(Services {
         history,
+        runner,
         api_keys,
         band,
         accounts,

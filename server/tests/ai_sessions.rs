@@ -62,6 +62,7 @@ fn session(f: &Fixture) -> AiSession {
         reservation_id: Some(Uuid::new_v4()),
         failure: None,
         resumed_at: None,
+        retry_of: None,
         started_at: Utc::now(),
         completed_at: None,
     }
@@ -70,7 +71,7 @@ fn session(f: &Fixture) -> AiSession {
 /// A new session of the fixture's user, stored and moved to executing.
 async fn executing(f: &Fixture) -> AiSession {
     let s = session(f);
-    f.repo.create(&s, &[]).await.unwrap();
+    f.repo.create(&s, &[], 10).await.unwrap();
     f.repo
         .transition(
             s.id,
@@ -146,7 +147,7 @@ fn invocation(s: &AiSession, role: AgentRole, tokens: i64) -> AgentInvocation {
 backends!(lifecycle_invocations_and_events, |url: String| async move {
     let f = fixture(&url).await;
     let s = session(&f);
-    f.repo.create(&s, &[]).await.unwrap();
+    f.repo.create(&s, &[], 10).await.unwrap();
     f.repo
         .transition(
             s.id,

@@ -631,8 +631,9 @@ impl domain::sessions::SessionRepository for FailingFinish {
         &self,
         session: &domain::sessions::AiSession,
         events: &[domain::events::EventEnvelope],
+        running_limit: u32,
     ) -> Result<(), domain::sessions::SessionError> {
-        self.0.create(session, events).await
+        self.0.create(session, events, running_limit).await
     }
     async fn commit(
         &self,

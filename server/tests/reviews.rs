@@ -243,6 +243,7 @@ backends!(
                 &InterventionFilter {
                     kind: Some(InterventionType::Modification),
                     agent: None,
+                    session_id: None,
                 },
                 10,
             )

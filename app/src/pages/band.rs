@@ -167,6 +167,7 @@ fn status_text(status: SessionStatus) -> &'static str {
         SessionStatus::AwaitingReview => "Waiting for your review",
         SessionStatus::Completed => "Completed",
         SessionStatus::Failed => "Failed",
+        SessionStatus::Cancelled => "Cancelled",
     }
 }
 

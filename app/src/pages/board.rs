@@ -464,6 +464,7 @@ fn session_label(status: SessionStatus) -> &'static str {
         SessionStatus::AwaitingReview => "Waiting for your review",
         SessionStatus::Completed => "Completed",
         SessionStatus::Failed => "Failed",
+        SessionStatus::Cancelled => "Cancelled",
     }
 }
 

@@ -285,18 +285,15 @@ pub async fn decide_review(
         }
     };
     let user = ctx::user_id().await?;
-    let conductor = ctx::services()?.conductor;
-    let decided = conductor
+    let services = ctx::services()?;
+    let decided = services
+        .conductor
         .decide(user, review_id, decision, Some(&output_hash))
         .await
         .map_err(ctx::fail)?;
     let session_id = decided.session_id;
     if let Some(job) = decided.job {
-        leptos::task::spawn(async move {
-            if let Err(e) = conductor.run(job).await {
-                tracing::error!(session = %session_id, error = %e, "synthesis after review failed");
-            }
-        });
+        services.runner.launch(job);
     }
     leptos_axum::redirect(&format!("/sessions/{session_id}"));
     Ok(session_id)
@@ -335,7 +332,11 @@ pub async fn list_interventions(
         .conductor
         .interventions(
             user,
-            &InterventionFilter { agent, kind },
+            &InterventionFilter {
+                agent,
+                kind,
+                session_id: None,
+            },
             INTERVENTIONS_SHOWN,
         )
         .await

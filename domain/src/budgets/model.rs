@@ -11,23 +11,28 @@ use crate::accounts::SubscriptionTier;
 pub struct TierLimits {
     pub monthly_tokens: i64,
     pub max_session_tokens: i64,
+    /// Sessions playing at once (spec §6.2 `concurrent_ai_sessions`).
+    pub concurrent_sessions: u32,
 }
 
 impl TierLimits {
-    /// The limits of spec §4.3.
+    /// The limits of spec §4.3 and §6.2.
     pub fn of(tier: SubscriptionTier) -> Self {
         match tier {
             SubscriptionTier::Free => Self {
                 monthly_tokens: 100_000,
                 max_session_tokens: 10_000,
+                concurrent_sessions: 1,
             },
             SubscriptionTier::Pro => Self {
                 monthly_tokens: 1_000_000,
                 max_session_tokens: 50_000,
+                concurrent_sessions: 3,
             },
             SubscriptionTier::Team => Self {
                 monthly_tokens: 5_000_000,
                 max_session_tokens: 100_000,
+                concurrent_sessions: 10,
             },
         }
     }

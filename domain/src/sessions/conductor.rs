@@ -33,6 +33,7 @@ use super::concurrency::{Signal, join};
 use super::gate::{self, Assessment, GateDecision, ReviewReason};
 use super::plan::{Pool, TokenPlan};
 use super::prompts::{self, PromptContext};
+use super::runner::{AgentState, CANCEL_WAIT, Halt, RunControl, SessionRunner};
 use super::scoring::{self, Scored};
 use super::{
     AgentInvocation, AiSession, Intent, InvocationRecord, Lineup, ReviewKind, ReviewRequest,
@@ -43,7 +44,7 @@ use crate::band::{
     AgentRole, AiRequest, Attempt, Band, ChainLink, ChatMessage, Completion, ProviderError,
     ProviderKind, Sleeper,
 };
-use crate::budgets::{BudgetError, BudgetService, Reservation};
+use crate::budgets::{BudgetError, BudgetService, Reservation, TierLimits};
 use crate::events::{AggregateType, DomainEvent, EventEnvelope};
 use crate::projects::{ProjectError, ProjectService};
 use crate::tasks::{TaskError, TaskService};
@@ -97,6 +98,17 @@ pub enum ConductorError {
     Budget(#[from] BudgetError),
     #[error("session not found")]
     SessionNotFound,
+    /// The user's tier allows `limit` sessions playing at once and that
+    /// many are (spec §6.2 `concurrent_ai_sessions`).
+    #[error("{limit} of your sessions {} already playing, the most your plan allows at once: wait for one to end, or cancel one", if *.limit == 1 { "is" } else { "are" })]
+    TooManySessions { limit: u32, retry_after: Duration },
+    /// Only a playing session can be cancelled; a session at the gate is
+    /// rejected instead.
+    #[error("the session is {}: {}", .status.as_str(), match .status { SessionStatus::AwaitingReview => "it waits for your review; reject it instead", _ => "only a playing session can be cancelled" })]
+    NotRunning { status: SessionStatus },
+    /// Only a failed, cancelled or rejected session can be retried.
+    #[error("the session is {}: only a failed, cancelled or rejected session can be run again", .status.as_str())]
+    NotRetryable { status: SessionStatus },
     #[error("unexpected conductor error")]
     Unexpected(#[source] BoxError),
 }
@@ -106,6 +118,7 @@ impl From<SessionError> for ConductorError {
         match e {
             SessionError::InvalidField(f) => Self::InvalidField(f),
             SessionError::NotFound => Self::SessionNotFound,
+            SessionError::Conflict { actual } => Self::NotRunning { status: actual },
             other => Self::Unexpected(Box::new(other)),
         }
     }
@@ -133,6 +146,21 @@ pub struct SessionJob {
     /// Set when a human approved the first round at the gate: the run is
     /// then only the synthesis of these (possibly edited) outputs.
     pub(super) synthesis_inputs: Option<Vec<(AgentRole, String)>>,
+    /// The human's feedback on the session this one retries (empty if none).
+    pub(super) feedback: String,
+    /// Progress out, halt in: shared with the runner.
+    pub(super) control: Arc<RunControl>,
+}
+
+impl SessionJob {
+    /// The run's control, for the runner that plays it.
+    pub fn control(&self) -> Arc<RunControl> {
+        self.control.clone()
+    }
+
+    pub fn session_id(&self) -> Uuid {
+        self.session.id
+    }
 }
 
 /// What [`Conductor::context`] finds.
@@ -153,6 +181,7 @@ impl SessionJob {
             task_description: &self.task_description,
             intent: &self.session.intent,
             tone: self.tone,
+            feedback: &self.feedback,
         }
     }
 }
@@ -243,6 +272,19 @@ impl Conductor {
         intent: Intent,
         lineup: Lineup,
     ) -> Result<Started, ConductorError> {
+        self.begin(user_id, task_id, intent, lineup, None).await
+    }
+
+    /// Starts a session; `retry` names the session it runs again and the
+    /// human's feedback on it.
+    async fn begin(
+        &self,
+        user_id: Uuid,
+        task_id: Uuid,
+        intent: Intent,
+        lineup: Lineup,
+        retry: Option<(Uuid, String)>,
+    ) -> Result<Started, ConductorError> {
         let catalog = self.band.catalog();
         if let Some((role, provider)) = lineup.bindings().find(|(_, k)| !catalog.has(*k)) {
             return Err(ConductorError::ProviderNotConfigured { role, provider });
@@ -255,6 +297,7 @@ impl Conductor {
             chains,
             conductor,
         } = self.context(user_id, task_id, lineup).await?;
+        let (retry_of, feedback) = retry.map_or((None, String::new()), |(id, f)| (Some(id), f));
 
         let session_id = Uuid::new_v4();
         let budget = self.budgets.current(user_id).await?;
@@ -265,6 +308,7 @@ impl Conductor {
                 task_description: &task.description,
                 intent: &intent,
                 tone,
+                feedback: &feedback,
             },
             budget.max_session_tokens,
             self.settings.max_tokens,
@@ -287,6 +331,7 @@ impl Conductor {
             reservation_id: Some(reservation.id),
             failure: None,
             resumed_at: None,
+            retry_of,
             started_at: now,
             completed_at: None,
         };
@@ -303,15 +348,23 @@ impl Conductor {
                 reserved_tokens: reservation.amount,
             },
         );
-        if let Err(e) = self.sessions.create(&session, &[started]).await {
+        let limit = TierLimits::of(budget.tier).concurrent_sessions;
+        if let Err(e) = self.sessions.create(&session, &[started], limit).await {
             // Best effort: the reservation must not outlive a session that
             // was never stored.
             let _ = self.budgets.release(reservation.id).await;
-            return Err(e.into());
+            return Err(match e {
+                SessionError::TooManyRunning { limit } => ConductorError::TooManySessions {
+                    limit,
+                    retry_after: self.settings.typical_call,
+                },
+                other => other.into(),
+            });
         }
         let estimated_completion_seconds = self.settings.typical_call.as_secs() * 3;
         Ok(Started {
             job: SessionJob {
+                control: Arc::new(RunControl::new(session_id, session.task_id, user_id)),
                 session: session.clone(),
                 reservation,
                 plan,
@@ -322,10 +375,120 @@ impl Conductor {
                 threshold,
                 chains,
                 synthesis_inputs: None,
+                feedback,
             },
             session,
             estimated_completion_seconds,
         })
+    }
+
+    /// Runs a failed, cancelled or rejected session again, as a new
+    /// session linked to it (`retry_of`) with the same intent. The human's
+    /// rejection reasons, comments and edits on it go to the band as
+    /// feedback in every prompt.
+    ///
+    /// # Errors
+    /// `SessionNotFound`, `NotRetryable` for a session that is playing, at
+    /// the gate or completed, `TaskNotFound` when its task is gone, and
+    /// whatever starting a session can answer.
+    pub async fn retry(&self, user_id: Uuid, session_id: Uuid) -> Result<Started, ConductorError> {
+        let (old, _) = self
+            .sessions
+            .find(user_id, session_id)
+            .await?
+            .ok_or(ConductorError::SessionNotFound)?;
+        if !matches!(old.status, SessionStatus::Failed | SessionStatus::Cancelled) {
+            return Err(ConductorError::NotRetryable { status: old.status });
+        }
+        let task_id = old.task_id.ok_or(ConductorError::TaskNotFound)?;
+        let filter = super::InterventionFilter {
+            session_id: Some(old.id),
+            ..Default::default()
+        };
+        let mut decisions = self.sessions.interventions(user_id, &filter, 20).await?;
+        decisions.reverse();
+        let feedback = feedback_of(&decisions, self.settings.passthrough_bytes);
+        self.begin(
+            user_id,
+            task_id,
+            old.intent,
+            Lineup::default(),
+            Some((old.id, feedback)),
+        )
+        .await
+    }
+
+    /// Cancels the run of `session_id`: its provider calls are dropped, what
+    /// they used is settled, the rest of the reservation is released, and
+    /// the session becomes `cancelled` (with its event). Cancelling a
+    /// cancelled session again answers `cancelled`.
+    ///
+    /// A run in progress on this instance is halted through `runner` and
+    /// records itself; a session `executing` with no run here (playing on
+    /// another instance, or left by a stopped server) is moved here, its
+    /// reservation released — a run elsewhere then finds its next step
+    /// refused and settles what it spent on its own.
+    ///
+    /// # Errors
+    /// `SessionNotFound`, `NotRunning` for a session at the gate or ended
+    /// otherwise, `Unexpected`.
+    pub async fn cancel(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        runner: &dyn SessionRunner,
+    ) -> Result<SessionStatus, ConductorError> {
+        let (session, _) = self
+            .sessions
+            .find(user_id, session_id)
+            .await?
+            .ok_or(ConductorError::SessionNotFound)?;
+        match session.status {
+            SessionStatus::Cancelled => return Ok(SessionStatus::Cancelled),
+            SessionStatus::Executing | SessionStatus::Pending => {}
+            status => return Err(ConductorError::NotRunning { status }),
+        }
+        if let Some(control) = runner.control(session_id) {
+            control.halt(Halt::Cancelled);
+            // The halted run drops its calls at once and records itself
+            // with one commit; wait for it so the answer is the outcome.
+            let _ = super::concurrency::with_deadline(
+                control.ended(),
+                CANCEL_WAIT,
+                self.sleeper.as_ref(),
+            )
+            .await;
+        } else {
+            let why = "cancelled by its owner";
+            let events = [status_event(
+                &session,
+                SessionStatus::Cancelled,
+                Some(why.into()),
+            )];
+            let step = SessionStep {
+                status: Some(StatusMove {
+                    from: session.status,
+                    to: SessionStatus::Cancelled,
+                    failure: Some(why),
+                }),
+                release: session.reservation_id,
+                ..SessionStep::new(session.id, Utc::now(), &events)
+            };
+            match self.sessions.commit(step).await {
+                Ok(()) | Err(SessionError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (now, _) = self
+            .sessions
+            .find(user_id, session_id)
+            .await?
+            .ok_or(ConductorError::SessionNotFound)?;
+        match now.status {
+            SessionStatus::Cancelled => Ok(SessionStatus::Cancelled),
+            // It reached its end before the cancel did.
+            status => Err(ConductorError::NotRunning { status }),
+        }
     }
 
     /// What a run of `task_id` needs to know: the task and its project
@@ -522,6 +685,11 @@ impl Conductor {
             events.push(event);
         }
 
+        if let Some(why) = job.control.halted() {
+            return self
+                .finish(job, invocations, events, Finish::Halted(why))
+                .await;
+        }
         if assessments.is_empty() {
             let why: Vec<String> = runs
                 .iter()
@@ -534,9 +702,9 @@ impl Conductor {
                 })
                 .collect();
             let why = format!("every agent failed — {}", why.join("; "));
-            self.finish(job, invocations, events, Finish::Failed(why))
-                .await?;
-            return Ok(SessionStatus::Failed);
+            return self
+                .finish(job, invocations, events, Finish::Failed(why))
+                .await;
         }
 
         let budget_exhausted = runs.iter().any(|r| r.budget_exhausted);
@@ -594,11 +762,13 @@ impl Conductor {
                 let (invocation, event) = self.invocation(job, &synthesis, scored);
                 invocations = vec![invocation];
                 events = vec![event];
-                synthesis_outcome(&synthesis, average)
+                match job.control.halted() {
+                    Some(why) => Finish::Halted(why),
+                    None => synthesis_outcome(&synthesis, average),
+                }
             }
         };
-        self.finish(job, invocations, events, outcome).await?;
-        Ok(SessionStatus::AwaitingReview)
+        self.finish(job, invocations, events, outcome).await
     }
 
     /// The conductor's synthesis of outputs a human approved at the gate
@@ -622,10 +792,12 @@ impl Conductor {
             .map(|c| scoring::score(AgentRole::Conductor, c, None, &others));
         let average = scored.as_ref().map_or(0.0, |s| s.confidence.value);
         let (invocation, event) = self.invocation(job, &synthesis, scored);
-        let outcome = synthesis_outcome(&synthesis, average);
+        let outcome = match job.control.halted() {
+            Some(why) => Finish::Halted(why),
+            None => synthesis_outcome(&synthesis, average),
+        };
         self.finish(job, vec![invocation], vec![event], outcome)
-            .await?;
-        Ok(SessionStatus::AwaitingReview)
+            .await
     }
 
     /// One agent's call along its chain, within its deadline and the
@@ -652,6 +824,10 @@ impl Conductor {
             budget_exhausted: false,
             prompt,
         };
+        if job.control.halted().is_some() {
+            run.result = Err(HALTED.to_owned());
+            return run;
+        }
         if chain.is_empty() {
             run.result = Err(format!(
                 "no provider is configured for the {}",
@@ -701,7 +877,8 @@ impl Conductor {
                 role,
             });
         let started = Instant::now();
-        let outcome = super::concurrency::with_deadline(
+        job.control.agent(role, AgentState::Calling);
+        let guarded = super::concurrency::with_deadline(
             self.band.resilience().call_guarded(
                 chain,
                 &request,
@@ -710,11 +887,13 @@ impl Conductor {
             ),
             self.settings.agent_timeout,
             self.sleeper.as_ref(),
-        )
-        .await;
+        );
+        // A halt drops the call in flight: the HTTP request is cut, the
+        // built-in model stops at its next token.
+        let outcome = first_of(guarded, job.control.halt_requested()).await;
         run.elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match outcome {
-            Some(outcome) => {
+            Ok(Some(outcome)) => {
                 run.used = outcome
                     .attempts
                     .iter()
@@ -722,6 +901,7 @@ impl Conductor {
                     .sum();
                 pool.give_back(held.load(Ordering::SeqCst) - run.used);
                 pool.spent(run.used);
+                job.control.spent(run.used);
                 run.attempts = outcome.attempts;
                 run.budget_exhausted =
                     matches!(outcome.result, Err(ProviderError::BudgetExhausted));
@@ -730,7 +910,7 @@ impl Conductor {
                     run.agent = c.provenance.agent;
                 }
             }
-            None => {
+            Ok(None) => {
                 // The in-flight attempt's usage is unknown: its hold stays
                 // claimed so no later call can count on it.
                 run.result = Err(format!(
@@ -738,7 +918,17 @@ impl Conductor {
                     self.settings.agent_timeout.as_secs()
                 ));
             }
+            // As for a deadline: the cut attempt's usage is unknown.
+            Err(_) => run.result = Err(HALTED.to_owned()),
         }
+        job.control.agent(
+            role,
+            if run.result.is_ok() {
+                AgentState::Done
+            } else {
+                AgentState::Failed
+            },
+        );
         run
     }
 
@@ -833,10 +1023,18 @@ impl Conductor {
         invocations: Vec<AgentInvocation>,
         mut events: Vec<EventEnvelope>,
         outcome: Finish,
-    ) -> Result<(), ConductorError> {
+    ) -> Result<SessionStatus, ConductorError> {
         let now = Utc::now();
         let mut review = None;
         let (to, failure) = match outcome {
+            Finish::Halted(why) => {
+                let (to, reason) = match why {
+                    Halt::Cancelled => (SessionStatus::Cancelled, "cancelled by its owner"),
+                    Halt::Interrupted => (SessionStatus::Failed, INTERRUPTED),
+                };
+                events.push(status_event(&job.session, to, Some(reason.into())));
+                (to, Some(reason.to_owned()))
+            }
             Finish::Failed(why) => {
                 events.push(status_event(
                     &job.session,
@@ -904,7 +1102,7 @@ impl Conductor {
             ..SessionStep::new(job.session.id, now, &events)
         };
         self.sessions.commit(step).await?;
-        Ok(())
+        Ok(to)
     }
 
     /// The longest a run can take: coder then reviewer, then the
@@ -927,7 +1125,7 @@ impl Conductor {
         &self,
         now: chrono::DateTime<Utc>,
     ) -> Result<usize, ConductorError> {
-        let why = "interrupted: the server stopped while the band was playing";
+        let why = INTERRUPTED;
         let cutoff = now - self.longest_run();
         let mut failed = 0;
         for session in self.sessions.unfinished().await? {
@@ -997,7 +1195,7 @@ fn status_event(session: &AiSession, to: SessionStatus, reason: Option<String>) 
         session,
         DomainEvent::AiSessionStatusChanged {
             session_id: session.id,
-            from: SessionStatus::Executing,
+            from: session.status,
             to,
             reason,
         },
@@ -1021,6 +1219,9 @@ fn synthesis_outcome(synthesis: &AgentRun, average: f64) -> Finish {
 
 /// How a run ends.
 enum Finish {
+    /// Stopped by a cancel or the server's shutdown: the calls made so far
+    /// are recorded and settled, nothing else is called.
+    Halted(Halt),
     Failed(String),
     Hold {
         kind: ReviewKind,
@@ -1031,6 +1232,66 @@ enum Finish {
 
 fn tokens_of(invocations: &[AgentInvocation]) -> i64 {
     invocations.iter().map(|i| i.tokens_used).sum()
+}
+
+/// What a call halted before its answer records.
+const HALTED: &str = "stopped: the run was halted";
+
+/// Why a session the server stopped under is failed.
+const INTERRUPTED: &str = "interrupted: the server stopped while the band was playing";
+
+/// `Ok` with `a`'s output if it finishes first, else `Err` with `b`'s (`a`
+/// is then dropped). `a` is polled first on every wake.
+async fn first_of<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    std::future::poll_fn(move |cx| {
+        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Ok(v));
+        }
+        b.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
+/// The human's decisions on a session, oldest first, as feedback for a
+/// retry: each rejection's reason, each comment and each edit, cut to
+/// `cap` bytes at a character boundary.
+fn feedback_of(decisions: &[super::InterventionPoint], cap: usize) -> String {
+    use super::InterventionType;
+    let mut out = String::new();
+    for d in decisions {
+        let reason = d.reason.trim();
+        match d.kind {
+            InterventionType::Rejection if !reason.is_empty() => {
+                out.push_str(&format!("Rejected: {reason}\n"));
+            }
+            InterventionType::Rejection => out.push_str("Rejected, with no reason given.\n"),
+            InterventionType::Modification | InterventionType::Approval => {
+                if !reason.is_empty() {
+                    out.push_str(&format!("Comment: {reason}\n"));
+                }
+                for (role, text) in &d.context.modifications {
+                    out.push_str(&format!(
+                        "The human edited the {}'s output to:\n{}\n",
+                        role.as_str(),
+                        text.trim_end()
+                    ));
+                }
+            }
+        }
+    }
+    if out.len() > cap {
+        let mut end = cap;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("\n[feedback cut]");
+    }
+    out.trim_end().to_owned()
 }
 
 /// How long after the synthesis request went out the first round is

@@ -22,6 +22,9 @@ pub enum SessionError {
     /// The review was decided (or expired) first; `actual` is its status.
     #[error("the review is already {actual:?}")]
     ReviewClosed { actual: super::ReviewStatus },
+    /// The user already has `limit` sessions pending or executing.
+    #[error("{limit} sessions are already running")]
+    TooManyRunning { limit: u32 },
     /// The tokens to reserve did not fit the month.
     #[error("the token reservation was refused")]
     BudgetRefused,

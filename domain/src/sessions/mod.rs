@@ -15,6 +15,7 @@ mod plan;
 mod ports;
 pub mod prompts;
 mod review;
+mod runner;
 mod scoring;
 mod workflow;
 
@@ -33,6 +34,9 @@ pub use review::{
     Decision, HumanDecision, InterventionContext, InterventionFilter, InterventionPoint,
     InterventionType, ReviewKind, ReviewRequest, ReviewStatus, SuggestedOutput, output_hash,
     output_role,
+};
+pub use runner::{
+    AgentProgress, AgentState, CANCEL_WAIT, Halt, LiveRun, RunControl, SessionRunner,
 };
 pub use workflow::{
     ApprovalRate, Decided, InterventionStats, NextAction, ReviewDetail, ReviewError,

@@ -20,15 +20,18 @@ pub enum SessionStatus {
     AwaitingReview,
     Completed,
     Failed,
+    /// Stopped by its owner while the band played (issue 17).
+    Cancelled,
 }
 
 impl SessionStatus {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Pending,
         Self::Executing,
         Self::AwaitingReview,
         Self::Completed,
         Self::Failed,
+        Self::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl SessionStatus {
             Self::AwaitingReview => "awaiting_review",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -47,20 +51,22 @@ impl SessionStatus {
 
     /// Whether the session is over.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 
     /// The allowed moves: pending → executing → awaiting_review (the human
     /// gate) → executing again (approved: synthesis) or completed; any
-    /// non-terminal status may fail. Terminal states never change.
+    /// non-terminal status may fail; a playing one may be cancelled.
+    /// Terminal states never change.
     pub fn can_become(self, to: Self) -> bool {
-        use SessionStatus::{AwaitingReview, Completed, Executing, Failed, Pending};
+        use SessionStatus::{AwaitingReview, Cancelled, Completed, Executing, Failed, Pending};
         matches!(
             (self, to),
             (Pending, Executing)
                 | (Executing, AwaitingReview | Completed)
                 | (AwaitingReview, Executing | Completed)
                 | (Pending | Executing | AwaitingReview, Failed)
+                | (Pending | Executing, Cancelled)
         )
     }
 }
@@ -196,6 +202,9 @@ pub struct AiSession {
     pub failure: Option<String>,
     /// When an approval at the gate set the band playing again.
     pub resumed_at: Option<DateTime<Utc>>,
+    /// The failed, cancelled or rejected session this one runs again.
+    #[serde(default)]
+    pub retry_of: Option<Uuid>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }

@@ -184,6 +184,7 @@ mod tests {
             task_description: "Email and password",
             intent: &intent,
             tone: Tone::Formal,
+            feedback: "",
         })
     }
 

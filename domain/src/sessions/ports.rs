@@ -86,12 +86,18 @@ pub type ReviewRecord = (ReviewRequest, Option<HumanDecision>);
 
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
+    /// Stores a new session — unless its user would then have more than
+    /// `running_limit` sessions pending or executing. The check and the
+    /// insert are one step per user, so racing starts (on any instance)
+    /// cannot both slip under the limit.
+    ///
     /// # Errors
-    /// `Unexpected` on storage failure.
+    /// `TooManyRunning`; `Unexpected` on storage failure.
     async fn create(
         &self,
         session: &AiSession,
         events: &[EventEnvelope],
+        running_limit: u32,
     ) -> Result<(), SessionError>;
 
     /// Applies `step` atomically. The invocations' tokens are added to the

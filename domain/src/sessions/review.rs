@@ -303,6 +303,8 @@ pub struct InterventionContext {
 pub struct InterventionFilter {
     pub agent: Option<ProviderKind>,
     pub kind: Option<InterventionType>,
+    /// One session's decisions only (a retry's feedback).
+    pub session_id: Option<Uuid>,
 }
 
 /// SHA-256 (hex) over what a review shows — each output's invocation id,

@@ -19,6 +19,7 @@
 //! Every decision logs an intervention point (spec §5.2) for learning.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ use uuid::Uuid;
 use super::conductor::{JobContext, SessionJob, session_event};
 use super::plan::TokenPlan;
 use super::prompts::{self, PromptContext};
+use super::runner::RunControl;
 use super::{
     AgentInvocation, AiSession, Conductor, ConductorError, Decision, DecisionStep, HumanDecision,
     InterventionContext, InterventionFilter, InterventionPoint, InterventionType, Lineup,
@@ -90,6 +92,11 @@ impl From<ConductorError> for ReviewError {
             // mapped for completeness.
             e @ ConductorError::ProviderNotConfigured { .. } => Self::NoProvider(e.to_string()),
             ConductorError::Budget(b) => Self::Budget(b),
+            ConductorError::NotRunning { status } | ConductorError::NotRetryable { status } => {
+                Self::SessionMoved { actual: status }
+            }
+            // A continuation is not a new start; mapped for completeness.
+            e @ ConductorError::TooManySessions { .. } => Self::Unexpected(Box::new(e)),
             ConductorError::Unexpected(e) => Self::Unexpected(e),
         }
     }
@@ -552,6 +559,7 @@ impl Conductor {
             task_description: &task.description,
             intent: &session.intent,
             tone,
+            feedback: "",
         };
         let plan = TokenPlan::fit(
             &ctx,
@@ -596,7 +604,6 @@ impl Conductor {
         };
         resumed.reservation_id = Some(reservation.id);
         Ok(SessionJob {
-            session: resumed,
             reservation,
             plan,
             project_name: project.name,
@@ -606,6 +613,13 @@ impl Conductor {
             threshold,
             chains,
             synthesis_inputs: Some(inputs),
+            feedback: String::new(),
+            control: Arc::new(RunControl::new(
+                resumed.id,
+                resumed.task_id,
+                resumed.user_id,
+            )),
+            session: resumed,
         })
     }
 

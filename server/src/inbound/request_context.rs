@@ -85,16 +85,9 @@ pub fn current_request_id() -> Option<String> {
     current().and_then(|ids| ids.request_id)
 }
 
-/// Spawns `future` as a background task that keeps the current request's
-/// ids, so the events it appends trace back to the request that started it.
-pub fn spawn<F>(future: F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    match current() {
-        Some(ids) => tokio::spawn(IDS.scope(ids, future)),
-        None => tokio::spawn(future),
-    };
+/// `future` with `ids` as its request's ids, wherever it is polled.
+pub async fn scoped<F: std::future::Future>(ids: RequestIds, future: F) -> F::Output {
+    IDS.scope(ids, future).await
 }
 
 #[cfg(test)]

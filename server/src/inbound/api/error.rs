@@ -231,6 +231,20 @@ impl From<ConductorError> for ApiError {
                 ..Self::new(StatusCode::CONFLICT, "no_provider", e.to_string())
             },
             ConductorError::Budget(b) => b.into(),
+            ConductorError::TooManySessions { retry_after, .. } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_sessions",
+                    e.to_string(),
+                )
+            },
+            ConductorError::NotRunning { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_running", e.to_string())
+            }
+            ConductorError::NotRetryable { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_retryable", e.to_string())
+            }
             ConductorError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }
     }

@@ -24,7 +24,6 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath, same_id};
-use crate::inbound::request_context;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -298,11 +297,7 @@ async fn decide(
         .decide(user, review, decision, hash.as_deref())
         .await?;
     if let Some(job) = job {
-        request_context::spawn(async move {
-            if let Err(e) = conductor.run(job).await {
-                tracing::error!(session = %session_id, error = %e, "synthesis after approval failed");
-            }
-        });
+        state.services.runner.launch(job);
     }
     Ok(Json(DecisionView {
         review_id,
@@ -321,6 +316,7 @@ pub async fn interventions(
     let filter = InterventionFilter {
         agent: q.agent,
         kind: q.kind,
+        session_id: None,
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

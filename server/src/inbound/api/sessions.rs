@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiQuery, AuthUser, IdPath, same_id};
-use crate::inbound::request_context;
 use crate::state::AppState;
 
 /// The spec's `ExecuteAIRequest` (§8.2).
@@ -74,18 +73,15 @@ pub async fn execute(
         &body.intent.constraints,
     )
     .map_err(ApiError::invalid)?;
-    let conductor = state.services.conductor.clone();
-    let started = conductor
+    let started = state
+        .services
+        .conductor
         .start_with(user, task, intent, body.agents.unwrap_or_default())
         .await?;
     let session_id = started.session.id;
     let status = started.session.status;
     let estimated_completion_seconds = started.estimated_completion_seconds;
-    request_context::spawn(async move {
-        if let Err(e) = conductor.run(started.job).await {
-            tracing::error!(session = %session_id, error = %e, "band run failed");
-        }
-    });
+    state.services.runner.launch(started.job);
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -164,4 +160,73 @@ pub async fn for_task(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<SessionList>, ApiError> {
     list(&state, user, SessionScope::Task(id), params).await
+}
+
+#[derive(Serialize)]
+pub struct Cancelled {
+    session_id: Uuid,
+    status: SessionStatus,
+}
+
+/// `POST /api/v1/ai/session/{id}/cancel`: stops a playing session (its
+/// calls dropped, what they used settled, the rest released). Cancelling a
+/// cancelled session answers the same; a session at the gate or ended is a
+/// 409 saying so.
+pub async fn cancel(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(id): IdPath,
+) -> Result<Json<Cancelled>, ApiError> {
+    let status = state
+        .services
+        .conductor
+        .cancel(user, id, state.services.runner.as_ref())
+        .await?;
+    Ok(Json(Cancelled {
+        session_id: id,
+        status,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct Retried {
+    session_id: Uuid,
+    retry_of: Uuid,
+    status: SessionStatus,
+    estimated_completion_seconds: u64,
+    stream_url: String,
+}
+
+/// `POST /api/v1/ai/session/{id}/retry`: runs a failed, cancelled or
+/// rejected session again as a new session (202 with its id), the human's
+/// rejection reasons, comments and edits going to the band as feedback.
+pub async fn retry(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdPath(id): IdPath,
+) -> Result<(StatusCode, Json<Retried>), ApiError> {
+    let started = state.services.conductor.retry(user, id).await?;
+    let session_id = started.session.id;
+    let body = Retried {
+        session_id,
+        retry_of: id,
+        status: started.session.status,
+        estimated_completion_seconds: started.estimated_completion_seconds,
+        stream_url: format!("/api/v1/ai/session/{session_id}"),
+    };
+    state.services.runner.launch(started.job);
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+#[derive(Serialize)]
+pub struct LiveRuns {
+    runs: Vec<domain::sessions::LiveRun>,
+}
+
+/// `GET /api/v1/ai/runs`: the user's runs in progress on this instance —
+/// each agent's state, elapsed time and tokens so far.
+pub async fn live(State(state): State<AppState>, AuthUser(user): AuthUser) -> Json<LiveRuns> {
+    Json(LiveRuns {
+        runs: state.services.runner.live(Some(user)),
+    })
 }

@@ -17,7 +17,8 @@ use sea_orm::sea_query::extension::postgres::PgExpr as _;
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait, Set, Statement,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -70,6 +71,9 @@ struct Metadata {
     /// When an approval set the band playing again.
     #[serde(default)]
     resumed_at: Option<DateTime<Utc>>,
+    /// The session this one runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_of: Option<Uuid>,
 }
 
 pub(super) fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
@@ -111,6 +115,7 @@ pub(super) fn session_to_domain(m: sessions::Model) -> Result<AiSession, Session
         reservation_id: meta.reservation_id,
         failure: meta.failure,
         resumed_at: meta.resumed_at,
+        retry_of: meta.retry_of,
         started_at: from_db_time(m.started_at),
         completed_at: m.completed_at.map(from_db_time),
     })
@@ -381,12 +386,14 @@ impl SessionRepository for SeaOrmSessionRepository {
         &self,
         session: &AiSession,
         events: &[EventEnvelope],
+        running_limit: u32,
     ) -> Result<(), SessionError> {
         let metadata = serde_json::to_value(Metadata {
             intent: session.intent.clone(),
             reservation_id: session.reservation_id,
             failure: session.failure.clone(),
             resumed_at: session.resumed_at,
+            retry_of: session.retry_of,
         })
         .map_err(unexpected)?;
         let row = sessions::ActiveModel {
@@ -401,12 +408,42 @@ impl SessionRepository for SeaOrmSessionRepository {
             completed_at: Set(session.completed_at.map(to_db_time)),
             metadata: Set(metadata),
         };
-        apply_with_events(&self.db, events, |txn| {
-            Box::pin(async move { sessions::Entity::insert(row).exec(txn).await.map(|_| 1) })
+        let user = session.user_id;
+        let stored = apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move {
+                // PostgreSQL: one start per user at a time, so each count
+                // sees the other's insert. SQLite's insert takes the
+                // database's one write lock, which does the same.
+                if txn.get_database_backend() == DbBackend::Postgres {
+                    txn.execute(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+                        [user.into()],
+                    ))
+                    .await?;
+                }
+                sessions::Entity::insert(row).exec(txn).await?;
+                let running = sessions::Entity::find()
+                    .filter(sessions::Column::UserId.eq(user))
+                    .filter(sessions::Column::Status.is_in([
+                        SessionStatus::Pending.as_str(),
+                        SessionStatus::Executing.as_str(),
+                    ]))
+                    .count(txn)
+                    .await?;
+                // Over the limit: nothing is written.
+                Ok(u64::from(running <= u64::from(running_limit)))
+            })
         })
         .await
-        .map(|_| ())
-        .map_err(unexpected)
+        .map_err(unexpected)?;
+        if stored {
+            Ok(())
+        } else {
+            Err(SessionError::TooManyRunning {
+                limit: running_limit,
+            })
+        }
     }
 
     async fn commit(&self, step: SessionStep<'_>) -> Result<(), SessionError> {

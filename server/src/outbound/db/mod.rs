@@ -55,3 +55,47 @@ pub(crate) struct CorruptColumn {
     pub column: &'static str,
     pub value: String,
 }
+
+/// The order of a keyset-paged list: a timestamp, then the id to break
+/// ties, each ascending or descending.
+pub(crate) struct Keyset<C> {
+    pub at: (C, sea_orm::Order),
+    pub id: (C, sea_orm::Order),
+}
+
+impl<C: sea_orm::ColumnTrait> Keyset<C> {
+    /// `select` ordered by the keyset, limited to one page plus one row (to
+    /// know whether another page follows), and resumed after the page's
+    /// cursor if it has one. The timestamp is bound exactly as rows are
+    /// written, so SQLite's text comparison agrees with its ORDER BY.
+    pub fn page<E>(
+        self,
+        mut select: sea_orm::Select<E>,
+        page: &domain::pagination::PageRequest,
+    ) -> sea_orm::Select<E>
+    where
+        E: sea_orm::EntityTrait<Column = C>,
+    {
+        use sea_orm::{Condition, Order, QueryFilter, QueryOrder, QuerySelect};
+        let past = |column: C, order: &Order, value: sea_orm::Value| match order {
+            Order::Desc => column.lt(value),
+            _ => column.gt(value),
+        };
+        if let Some(after) = page.after() {
+            let at = to_db_time(after.at);
+            select = select.filter(
+                Condition::any()
+                    .add(past(self.at.0, &self.at.1, at.into()))
+                    .add(Condition::all().add(self.at.0.eq(at)).add(past(
+                        self.id.0,
+                        &self.id.1,
+                        after.id.into(),
+                    ))),
+            );
+        }
+        select
+            .order_by(self.at.0, self.at.1)
+            .order_by(self.id.0, self.id.1)
+            .limit(page.fetch())
+    }
+}

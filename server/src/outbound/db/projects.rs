@@ -7,13 +7,13 @@ use domain::pagination::{Page, PageKey, PageRequest};
 use domain::projects::{Project, ProjectError, ProjectRepository, ProjectStatus};
 use entity::projects;
 use sea_orm::{
-    ActiveValue::Unchanged, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveValue::Unchanged, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
 use super::events::apply_with_events;
-use super::{CorruptColumn, boxed, from_db_time, to_db_time};
+use super::{CorruptColumn, Keyset, boxed, from_db_time, to_db_time};
 
 #[derive(Debug, Clone)]
 pub struct SeaOrmProjectRepository {
@@ -160,33 +160,21 @@ impl ProjectRepository for SeaOrmProjectRepository {
         owner_id: Uuid,
         page: &PageRequest,
     ) -> Result<Page<Project>, ProjectError> {
-        let mut select = projects::Entity::find().filter(projects::Column::OwnerId.eq(owner_id));
-        if let Some(after) = page.after() {
-            // "After" in `list`'s order (updated_at descending, id
-            // ascending): updated earlier, or at the same instant with a
-            // greater id. The timestamp is bound exactly as rows are
-            // written, so SQLite's text comparison agrees with its ORDER BY.
-            let at = to_db_time(after.at);
-            select = select.filter(
-                Condition::any()
-                    .add(projects::Column::UpdatedAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(projects::Column::UpdatedAt.eq(at))
-                            .add(projects::Column::Id.gt(after.id)),
-                    ),
-            );
+        let rows = Keyset {
+            // `list`'s order: the most recently updated first.
+            at: (projects::Column::UpdatedAt, Order::Desc),
+            id: (projects::Column::Id, Order::Asc),
         }
-        let rows = select
-            .order_by_desc(projects::Column::UpdatedAt)
-            .order_by_asc(projects::Column::Id)
-            .limit(page.fetch())
-            .all(&self.db)
-            .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(to_domain)
-            .collect::<Result<Vec<_>, _>>()?;
+        .page(
+            projects::Entity::find().filter(projects::Column::OwnerId.eq(owner_id)),
+            page,
+        )
+        .all(&self.db)
+        .await
+        .map_err(unexpected)?
+        .into_iter()
+        .map(to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(rows, page, |p| {
             PageKey::new(p.updated_at, p.id)
         }))

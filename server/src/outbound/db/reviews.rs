@@ -383,6 +383,9 @@ pub(super) async fn interventions(
     if let Some(kind) = filter.kind {
         query = query.filter(interventions::Column::InterventionType.eq(kind.as_str()));
     }
+    if let Some(session) = filter.session_id {
+        query = query.filter(interventions::Column::SessionId.eq(session));
+    }
     query
         .order_by_desc(interventions::Column::Timestamp)
         .order_by_desc(interventions::Column::Id)

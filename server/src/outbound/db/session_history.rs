@@ -5,13 +5,11 @@ use async_trait::async_trait;
 use domain::pagination::{Page, PageKey, PageRequest};
 use domain::sessions::{AiSession, SessionError, SessionHistory, SessionScope, SessionStatus};
 use entity::ai_sessions as sessions;
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 use uuid::Uuid;
 
+use super::Keyset;
 use super::ai_sessions::{session_to_domain, unexpected};
-use super::to_db_time;
 
 /// Reads sessions for lists.
 #[derive(Debug, Clone)]
@@ -42,29 +40,18 @@ impl SessionHistory for SeaOrmSessionHistory {
         if let Some(status) = status {
             select = select.filter(sessions::Column::Status.eq(status.as_str()));
         }
-        if let Some(after) = page.after() {
-            // "After" in the list's order: older, or as old with a lower id.
-            let at = to_db_time(after.at);
-            select = select.filter(
-                Condition::any()
-                    .add(sessions::Column::StartedAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(sessions::Column::StartedAt.eq(at))
-                            .add(sessions::Column::Id.lt(after.id)),
-                    ),
-            );
+        let rows = Keyset {
+            // Newest first.
+            at: (sessions::Column::StartedAt, Order::Desc),
+            id: (sessions::Column::Id, Order::Desc),
         }
-        let rows = select
-            .order_by_desc(sessions::Column::StartedAt)
-            .order_by_desc(sessions::Column::Id)
-            .limit(page.fetch())
-            .all(&self.db)
-            .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(session_to_domain)
-            .collect::<Result<Vec<_>, _>>()?;
+        .page(select, page)
+        .all(&self.db)
+        .await
+        .map_err(unexpected)?
+        .into_iter()
+        .map(session_to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(rows, page, |s| {
             PageKey::new(s.started_at, s.id)
         }))

@@ -13,13 +13,13 @@ use entity::{projects, tasks};
 use sea_orm::ConnectionTrait as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Unchanged, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, SqlErr,
+    ActiveValue::Unchanged, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, Select, Set, SqlErr,
 };
 use uuid::Uuid;
 
 use super::events::apply_with_events;
-use super::{CorruptColumn, boxed, from_db_time, to_db_time};
+use super::{CorruptColumn, Keyset, boxed, from_db_time, to_db_time};
 
 #[derive(Debug, Clone)]
 pub struct SeaOrmTaskRepository {
@@ -230,30 +230,18 @@ impl TaskRepository for SeaOrmTaskRepository {
         query: &TaskQuery,
         page: &PageRequest,
     ) -> Result<Page<Task>, TaskError> {
-        let mut select = self.matching(project_id, query);
-        if let Some(after) = page.after() {
-            // "After" in `list`'s order (created_at, then id, ascending).
-            // The timestamp is bound exactly as rows are written, so
-            // SQLite's text comparison agrees with its ORDER BY.
-            let at = to_db_time(after.at);
-            select = select.filter(
-                Condition::any().add(tasks::Column::CreatedAt.gt(at)).add(
-                    Condition::all()
-                        .add(tasks::Column::CreatedAt.eq(at))
-                        .add(tasks::Column::Id.gt(after.id)),
-                ),
-            );
+        let rows = Keyset {
+            // `list`'s order: oldest first.
+            at: (tasks::Column::CreatedAt, Order::Asc),
+            id: (tasks::Column::Id, Order::Asc),
         }
-        let rows = select
-            .order_by_asc(tasks::Column::CreatedAt)
-            .order_by_asc(tasks::Column::Id)
-            .limit(page.fetch())
-            .all(&self.db)
-            .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(to_domain)
-            .collect::<Result<Vec<_>, _>>()?;
+        .page(self.matching(project_id, query), page)
+        .all(&self.db)
+        .await
+        .map_err(unexpected)?
+        .into_iter()
+        .map(to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(rows, page, |t| {
             PageKey::new(t.created_at, t.id)
         }))
