@@ -26,6 +26,12 @@ export const CRITICAL_MARKER = '[critical]';
 const CRITICAL_CODER =
   '```rust src/login.rs\npub fn login(email: &str, password: &str) -> bool {\n    !email.is_empty() && password.len() >= 12\n}\n```\n```sql migrations/0002_reset.sql\nDROP TABLE users;\n```\nConfidence: 1.0';
 
+// A task carrying this marker gets its reviewer's answer only after
+// SLOW_MS, so a test can act while the band plays (cancel it). The held
+// answer is dropped if the server hangs up first, as a vendor would.
+export const SLOW_MARKER = '[slow]';
+const SLOW_MS = 30_000;
+
 function roleOf(system) {
   for (const role of Object.keys(ANSWERS)) {
     if (system.includes(`You are the ${role}`)) return role;
@@ -82,9 +88,15 @@ export function startFakeAnthropic(port = Number(process.env.FAKE_ANTHROPIC_PORT
       const role = roleOf(system);
       const critical = role === 'coder' && JSON.stringify(request.messages ?? []).includes(CRITICAL_MARKER);
       const text = critical ? CRITICAL_CODER : ANSWERS[role];
-      if (request.stream) return sse(res, request.model, text);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(message(request.model, text)));
+      const answer = () => {
+        if (request.stream) return sse(res, request.model, text);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(message(request.model, text)));
+      };
+      const slow = role === 'reviewer' && JSON.stringify(request.messages ?? []).includes(SLOW_MARKER);
+      if (!slow) return answer();
+      const held = setTimeout(answer, SLOW_MS);
+      res.on('close', () => clearTimeout(held));
     });
   });
   return new Promise((resolve, reject) => {

@@ -530,6 +530,35 @@ pub async fn get_session(id: Uuid) -> Result<SessionDetail, AppError> {
     })
 }
 
+/// Stops the band on a session: its calls are cut, what they used is
+/// settled and the session becomes cancelled. The page follows its events.
+#[server]
+pub async fn cancel_session(id: Uuid) -> Result<(), AppError> {
+    let services = ctx::services()?;
+    services
+        .conductor
+        .cancel(ctx::user_id().await?, id, services.runner.as_ref())
+        .await
+        .map_err(ctx::fail)?;
+    Ok(())
+}
+
+/// Runs a failed, cancelled or rejected session again, the human's
+/// reasons going to the band, and opens the new session's page.
+#[server]
+pub async fn retry_session(id: Uuid) -> Result<Uuid, AppError> {
+    let services = ctx::services()?;
+    let started = services
+        .conductor
+        .retry(ctx::user_id().await?, id)
+        .await
+        .map_err(ctx::fail)?;
+    let new_id = started.session.id;
+    services.runner.launch(started.job);
+    leptos_axum::redirect(&format!("/sessions/{new_id}"));
+    Ok(new_id)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

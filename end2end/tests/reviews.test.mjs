@@ -277,4 +277,46 @@ e2e('a rejection needs a reason, stops the session and is logged with it', async
   assert.equal(await decision.getAttribute('data-status'), 'rejected');
   assert.match(await decision.textContent(), /we never delete accounts/);
   assert.equal(await page.getByTestId('diff').count(), 0);
+
+  // Run again: a new session linked to the rejected one, the reason in
+  // every prompt the band gets.
+  await page.goto(`${BASE}/sessions/${sessionId}`);
+  await waitForHydration(page);
+  assert.equal(await page.getByTestId('cancel-session').count(), 0, 'nothing to cancel');
+  await page.getByTestId('retry-session').click();
+  await page.waitForURL((url) => /\/sessions\/[0-9a-f-]+$/.test(url.href) && !url.href.endsWith(sessionId));
+  const retried = idOf(page);
+  await page.getByTestId('retry-of').waitFor();
+  assert.equal(await page.getByTestId('retry-of').getAttribute('href'), `/sessions/${sessionId}`);
+  await apiAwaitReview(context.request, retried);
+  const view = await (await context.request.get(`/api/v1/ai/session/${retried}`)).json();
+  assert.equal(view.session.retry_of, sessionId);
+  const coder = view.invocations.find((i) => i.role === 'coder');
+  assert.ok(coder.prompt.includes(`Rejected: ${reason}`), coder.prompt);
+});
+
+e2e('a playing session is cancelled from its page', async ({ open }) => {
+  const context = await open();
+  await apiSignUp(context.request, newUser('canceller'));
+  const project = await apiCreateProject(context.request, unique('Cancel stand'));
+  // The loopback vendor holds the reviewer's answer for a while on [slow].
+  const task = await apiCreateTask(context.request, project.id, {
+    title: 'Tune the horns',
+    description: '[slow] Take your time.',
+  });
+  const sessionId = await apiRunBand(context.request, task.id);
+  const page = await context.newPage();
+  await page.goto(`${BASE}/sessions/${sessionId}`);
+  await waitForHydration(page);
+  assert.equal(await sessionStatus(page), 'executing');
+  await page.getByTestId('cancel-session').click();
+  await eventually(async () => assert.equal(await sessionStatus(page), 'cancelled'));
+  assert.match(await page.getByTestId('session-failure').textContent(), /cancelled by its owner/);
+  const view = await (await context.request.get(`/api/v1/ai/session/${sessionId}`)).json();
+  assert.equal(view.session.status, 'cancelled');
+  const budget = await (await context.request.get('/api/v1/budget')).json();
+  assert.equal(budget.reserved_tokens, 0, 'the reservation was released');
+  assert.equal(budget.used_this_month, view.session.total_tokens_used);
+  // A cancelled session can be run again.
+  assert.equal(await page.getByTestId('retry-session').count(), 1);
 });

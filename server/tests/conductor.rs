@@ -427,6 +427,8 @@ backends!(
         // every passed-on slot: each session spends close to its whole bound.
         let claude = Scripted::new(ProviderKind::Claude, |role| Step::Answer(long_answer(role)));
         let rig = Arc::new(rig(&url, vec![claude]).await);
+        // The token budget, not the sessions-at-once limit, is under test.
+        several_at_once(&rig).await;
         let budgets = rig.app.services.budgets.clone();
 
         // One session alone, to learn the plan's estimate.
@@ -501,6 +503,7 @@ backends!(
     sessions_left_executing_by_a_stopped_server_are_failed_and_refunded,
     |url: String| async move {
         let rig = rig(&url, vec![Scripted::good(ProviderKind::Claude)]).await;
+        several_at_once(&rig).await;
         let budgets = &rig.app.services.budgets;
         // A session whose server stopped before `run`: it stays executing
         // and holds its reservation.

@@ -71,6 +71,8 @@ backends!(
     user_text_never_reaches_a_page_as_markup,
     |url: String| async move {
         let rig = rig(&url, vec![hostile(ProviderKind::Claude)]).await;
+        // The modified session's synthesis is never played here.
+        several_at_once(&rig).await;
         let mut c = rig.client.clone();
         let project = c.create_project(XSS).await;
         let pid = project["id"].as_str().unwrap().to_owned();

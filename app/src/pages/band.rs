@@ -21,7 +21,9 @@ use uuid::Uuid;
 use crate::components::live::{Live, changes};
 use crate::components::{ErrorNote, RequireUser, TextAreaField, last_error, route_id, thousands};
 use crate::error::AppError;
-use crate::server_fns::{RunBand, SessionDetail, get_session, get_task};
+use crate::server_fns::{
+    CancelSession, RetrySession, RunBand, SessionDetail, get_session, get_task,
+};
 
 #[component]
 pub fn RunBandPage() -> impl IntoView {
@@ -200,7 +202,11 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         </div>
         <p class="mt-1 text-sm text-slate-400">
             {s.intent.action.label()}" · started "{started}" · conductor: "{s.conductor.label()}
+            {s.retry_of.map(|old| view! {
+                " · "<a href=format!("/sessions/{old}") class="link" data-testid="retry-of">"runs again a turned-down session"</a>
+            })}
         </p>
+        <SessionActions id=s.id status=s.status />
         {failure.map(|f| view! { <p class="mt-4 rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert" data-testid="session-failure">{f}</p> })}
         {d.reviews.into_iter().map(|r| view! { <ReviewNote r /> }).collect_view()}
         <section class="card mt-4 p-4 text-sm" data-testid="session-budget">
@@ -215,6 +221,40 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Cancel while the band plays; run again once it failed, was cancelled
+/// or was turned down. Plain forms: they work before hydration too.
+#[component]
+fn SessionActions(id: Uuid, status: SessionStatus) -> impl IntoView {
+    let cancel = ServerAction::<CancelSession>::new();
+    let retry = ServerAction::<RetrySession>::new();
+    let cancel_error = last_error(cancel.value());
+    let retry_error = last_error(retry.value());
+    match status {
+        SessionStatus::Pending | SessionStatus::Executing => view! {
+            <ActionForm action=cancel attr:class="mt-3" attr:data-testid="cancel-form">
+                <input type="hidden" name="id" value=id.to_string() />
+                <button type="submit" class="btn-secondary" data-testid="cancel-session" disabled=move || cancel.pending().get()>
+                    {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel the run" }}
+                </button>
+                <ErrorNote error=cancel_error />
+            </ActionForm>
+        }
+        .into_any(),
+        SessionStatus::Failed | SessionStatus::Cancelled => view! {
+            <ActionForm action=retry attr:class="mt-3" attr:data-testid="retry-form">
+                <input type="hidden" name="id" value=id.to_string() />
+                <button type="submit" class="btn-primary" data-testid="retry-session" disabled=move || retry.pending().get()>
+                    {move || if retry.pending().get() { "Starting…" } else { "Run again" }}
+                </button>
+                <span class="ml-2 text-xs text-slate-400">"Your rejection reason, comments and edits go to the band."</span>
+                <ErrorNote error=retry_error />
+            </ActionForm>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    }
 }
 
 /// Agents still playing, their output filling in as it streams (only

@@ -262,6 +262,8 @@ mod tests {
             (Pending, Failed),
             (Executing, Failed),
             (AwaitingReview, Failed),
+            (Pending, Cancelled),
+            (Executing, Cancelled),
         ];
         for from in SessionStatus::ALL {
             for to in SessionStatus::ALL {
@@ -273,6 +275,7 @@ mod tests {
             }
         }
         assert!(Completed.is_terminal() && Failed.is_terminal() && !AwaitingReview.is_terminal());
+        assert!(Cancelled.is_terminal());
     }
 
     #[test]

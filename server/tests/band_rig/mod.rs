@@ -47,6 +47,17 @@ pub struct Scripted {
     pub kind: ProviderKind,
     pub script: Box<Script>,
     pub calls: Mutex<Vec<AgentRole>>,
+    /// Hanging calls whose future was dropped (cut by a halt or deadline).
+    pub dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a hanging call's future dropped.
+struct CountDrop(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Scripted {
@@ -58,6 +69,7 @@ impl Scripted {
             kind,
             script: Box::new(script),
             calls: Mutex::new(Vec::new()),
+            dropped: Arc::default(),
         })
     }
 
@@ -152,6 +164,7 @@ impl AiProvider for Scripted {
                 usage,
             }),
             Step::Hang => {
+                let _counted = CountDrop(self.dropped.clone());
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Err(ProviderError::Timeout)
             }
@@ -339,4 +352,19 @@ pub async fn event_types(rig: &Rig, session: Uuid) -> Vec<String> {
         .filter(|e| e.aggregate_id == session)
         .map(|e| e.event_type)
         .collect()
+}
+
+/// Lets the rig's user play several sessions at once (the team tier's ten,
+/// spec §6.2) while the budget keeps the free tier's token limits, which
+/// the budget assertions count on.
+pub async fn several_at_once(rig: &Rig) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    rig.app.services.budgets.current(rig.user).await.unwrap();
+    entity::token_budgets::Entity::update_many()
+        .col_expr(entity::token_budgets::Column::Tier, Expr::value("team"))
+        .filter(entity::token_budgets::Column::UserId.eq(rig.user))
+        .exec(&rig.app.db)
+        .await
+        .unwrap();
 }
