@@ -53,6 +53,7 @@ fn ask(question: &str, max_tokens: u32) -> AiRequest {
         messages: vec![ChatMessage::user(question)],
         temperature: 0.0,
         max_tokens,
+        tenant: None,
     }
 }
 
