@@ -135,7 +135,10 @@ impl LocalProvider {
     ) -> Result<Completion, ProviderError> {
         let started = Instant::now();
         // The place in line is taken before the model loads, so calls that
-        // arrive during the load keep their order and their caps.
+        // arrive during the load keep their order and their caps. Both
+        // refusals (this user's line full, or all lines together) are busy:
+        // the model is healthy, only behind, and a failure here would let
+        // a flood open the breaker for every user.
         let ticket = self.slots.enter(request.tenant).map_err(|refused| {
             tracing::debug!(tenant = ?request.tenant, %refused, "local model busy");
             ProviderError::Busy {
