@@ -592,6 +592,7 @@ async fn bench() {
         messages: vec![ChatMessage::user("Write a login form.".to_owned())],
         temperature: 0.2,
         max_tokens: 256,
+        tenant: None,
     };
     let mut http_ms = Vec::new();
     for _ in 0..probes {

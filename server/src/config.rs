@@ -70,8 +70,8 @@ pub struct Config {
     /// The built-in local model: `EXITON_LOCAL_MODEL` (a GGUF path, or
     /// `off`; default `<data dir>/models/SmolLM2-135M-Instruct.Q4_1.gguf`),
     /// `EXITON_LOCAL_THREADS`, `EXITON_LOCAL_CONTEXT`,
-    /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE`,
-    /// `EXITON_LOCAL_REPEAT_PENALTY`.
+    /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE` (waiting calls per
+    /// user), `EXITON_LOCAL_REPEAT_PENALTY`.
     pub local_model: LocalModelSetting,
 }
 

@@ -119,6 +119,7 @@ backends!(
             messages: vec![ChatMessage::user("hello")],
             temperature: 0.2,
             max_tokens: 16,
+            tenant: None,
         };
         let out = band.resilience().call(&chain, &request, None).await;
         assert!(out.result.is_err());

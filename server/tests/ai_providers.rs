@@ -280,6 +280,7 @@ impl Vendor {
             messages: vec![ChatMessage::user("Review the billing change.")],
             temperature: 0.2,
             max_tokens: 256,
+            tenant: None,
         }
     }
 

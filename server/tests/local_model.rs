@@ -7,17 +7,23 @@
 
 mod common;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::TestApp;
 use domain::band::{
-    AiProvider, AiRequest, ChatMessage, DeltaSink, ProviderError, ProviderKind, StopReason,
+    AiProvider, AiRequest, BreakerSettings, ChainLink, ChatMessage, DeltaSink, ProviderError,
+    ProviderKind, Resilience, RetryPolicy, StopReason,
 };
 use serde_json::json;
+use server::outbound::ai::TokioSleeper;
 use server::outbound::ai::local::{Engine, LocalModelConfig, LocalProvider, Prompt};
+use uuid::Uuid;
 
 fn model_path() -> PathBuf {
     let path = std::env::var("EXITON_TEST_LOCAL_MODEL")
@@ -53,6 +59,7 @@ fn ask(question: &str, max_tokens: u32) -> AiRequest {
         messages: vec![ChatMessage::user(question)],
         temperature: 0.0,
         max_tokens,
+        tenant: None,
     }
 }
 
@@ -175,7 +182,7 @@ async fn a_full_queue_answers_busy_and_a_caller_that_gives_up_frees_its_slot() {
     assert!(
         matches!(
             refused,
-            ProviderError::Overloaded {
+            ProviderError::Busy {
                 retry_after: Some(_)
             }
         ),
@@ -191,13 +198,99 @@ async fn a_full_queue_answers_busy_and_a_caller_that_gives_up_frees_its_slot() {
                 answered = Some(a);
                 break;
             }
-            Err(ProviderError::Overloaded { .. }) => {
+            Err(ProviderError::Busy { .. }) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => panic!("{e:?}"),
         }
     }
     assert!(!answered.unwrap().content.is_empty());
+}
+
+/// Polls `call` once: enough for it to take its place in the model's line
+/// (admission is decided before the first wait), or to be refused.
+async fn admit<F: Future + Unpin>(call: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match Pin::new(&mut *call).poll(cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_flood_is_refused_for_that_user_only_and_never_opens_the_breaker() {
+    // One generation at once, two waiting calls per user: user A floods
+    // with ten calls, more than enough refusals to open a breaker that
+    // counted them (threshold 5); then user B asks once.
+    let local = Arc::new(provider(1, 2));
+    local.engine().await.unwrap();
+    let resilience = Arc::new(Resilience::new(
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+        BreakerSettings::default(),
+        Arc::new(TokioSleeper),
+        Arc::new(|| 0.5),
+    ));
+    let chain = Arc::new(vec![ChainLink {
+        provider: local.clone() as Arc<dyn AiProvider>,
+        model: String::new(),
+    }]);
+    let call = |user: Uuid, max_tokens: u32| {
+        let (resilience, chain) = (resilience.clone(), chain.clone());
+        Box::pin(async move {
+            let request = AiRequest {
+                tenant: Some(user),
+                ..ask("Tell me a long story about a dragon.", max_tokens)
+            };
+            resilience.call(&chain, &request, None).await
+        })
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let mut queued = Vec::new();
+    let mut refused = 0;
+    for _ in 0..10 {
+        let mut flood = call(a, 48);
+        match admit(&mut flood).await {
+            Some(out) => {
+                assert!(
+                    matches!(out.result, Err(ProviderError::Busy { .. })),
+                    "{:?}",
+                    out.result
+                );
+                refused += 1;
+            }
+            None => queued.push(flood),
+        }
+    }
+    assert_eq!((queued.len(), refused), (3, 7), "one running, two waiting");
+    let mut mine = call(b, 8);
+    assert!(admit(&mut mine).await.is_none(), "B waits: not refused");
+    let flood: Vec<_> = queued.into_iter().map(tokio::spawn).collect();
+
+    let answer = mine.await;
+    // B was served right after A's running call: at most the first of A's
+    // waiting calls can have finished by now (in first-come order, both
+    // would have run before B's).
+    let waiting_done = flood[1..].iter().filter(|h| h.is_finished()).count();
+    assert!(
+        waiting_done <= 1,
+        "{waiting_done} of A's waiting calls ran first"
+    );
+    let answer = answer.result.unwrap();
+    assert!(!answer.content.is_empty());
+    for handle in flood {
+        assert!(handle.await.unwrap().result.is_ok());
+    }
+    let breakers = resilience.snapshot();
+    assert_eq!(breakers.len(), 1);
+    assert_eq!(breakers[0].0, "local");
+    assert_eq!(breakers[0].1.state, "closed", "{:?}", breakers[0].1);
+    assert_eq!(breakers[0].1.consecutive_failures, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

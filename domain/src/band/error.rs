@@ -13,6 +13,13 @@ pub enum ProviderError {
     /// 529 (Anthropic) or 503: the provider is overloaded.
     #[error("provider overloaded")]
     Overloaded { retry_after: Option<Duration> },
+    /// A shared provider has no room for another of this user's calls
+    /// right now (its waiting line for them is full). Back-pressure, not a
+    /// fault: the provider is healthy and serving others, so the resilience
+    /// layer never counts it against the circuit breaker; it fails over to
+    /// the next link, or waits `retry_after` on the last one.
+    #[error("provider busy: too many calls are waiting for it")]
+    Busy { retry_after: Option<Duration> },
     /// Other 5xx.
     #[error("provider server error {status}")]
     Server { status: u16, message: String },
@@ -60,9 +67,17 @@ impl ProviderError {
     /// The wait the provider asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::Overloaded { retry_after } => *retry_after,
+            Self::RateLimited { retry_after }
+            | Self::Overloaded { retry_after }
+            | Self::Busy { retry_after } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether the provider turned the call away to pace it, not because
+    /// anything is wrong with it: such answers say nothing about its health.
+    pub fn is_back_pressure(&self) -> bool {
+        matches!(self, Self::Busy { .. })
     }
 }
 
@@ -80,5 +95,20 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         assert_eq!(rl.retry_after(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn busy_is_transient_back_pressure_with_its_wait() {
+        let busy = ProviderError::Busy {
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(busy.is_transient());
+        assert!(busy.is_back_pressure());
+        assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            busy.to_string(),
+            "provider busy: too many calls are waiting for it"
+        );
+        assert!(!ProviderError::Overloaded { retry_after: None }.is_back_pressure());
     }
 }

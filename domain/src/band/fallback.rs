@@ -7,6 +7,10 @@
 //! truthfully — and a streaming viewer is told to discard the partial text
 //! of a failed attempt instead of seeing two answers spliced together.
 //!
+//! A provider answering busy (back-pressure from a shared provider pacing
+//! one user) is never held against its breaker: the call fails over to the
+//! next link, or on the last link waits and retries within the policy.
+//!
 //! Waiting is a port (`Sleeper`) and jitter an injected source, so the whole
 //! policy is tested without real time.
 
@@ -129,8 +133,9 @@ impl Resilience {
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut last_error =
             ProviderError::Unreachable("no provider configured for this role".into());
-        for link in chain {
+        for (index, link) in chain.iter().enumerate() {
             let name = link.provider.name().to_owned();
+            let has_next = index + 1 < chain.len();
             let request = AiRequest {
                 model: link.model.clone(),
                 ..request.clone()
@@ -178,6 +183,7 @@ impl Resilience {
                         };
                     }
                     Err(error) => {
+                        // Back-pressure (busy) is left out of the count there.
                         self.with_breaker(&name, |b| b.record_error(Instant::now(), &error));
                         let usage = match &error {
                             ProviderError::StreamInterrupted { usage, .. } => *usage,
@@ -195,7 +201,13 @@ impl Resilience {
                         {
                             sink.restart(&format!("{name} failed: {error}"));
                         }
-                        let retry = if fail_over_at_once(&error) {
+                        // A busy provider (back-pressure) is left for the
+                        // next link if there is one: another provider can
+                        // answer now. On the last link it is waited for, as
+                        // it asked, within the policy's attempts.
+                        let retry = if fail_over_at_once(&error)
+                            || (has_next && error.is_back_pressure())
+                        {
                             None
                         } else {
                             self.policy.delay_for(tries, &error, (self.jitter)())

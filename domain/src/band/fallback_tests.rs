@@ -151,6 +151,13 @@ fn request() -> AiRequest {
         messages: vec![ChatMessage::user("hi")],
         temperature: 0.2,
         max_tokens: 100,
+        tenant: None,
+    }
+}
+
+fn busy() -> ProviderError {
+    ProviderError::Busy {
+        retry_after: Some(Duration::from_secs(2)),
     }
 }
 
@@ -326,4 +333,73 @@ async fn an_empty_chain_says_so() {
     let out = r.call(&[], &request(), None).await;
     assert!(matches!(out.result, Err(ProviderError::Unreachable(_))));
     assert!(out.attempts.is_empty());
+}
+
+#[tokio::test]
+async fn a_busy_provider_never_opens_its_breaker() {
+    // One user's flood keeps the shared model answering busy: with a
+    // threshold of 2, eight calls of three busy attempts each would have
+    // opened the breaker for everyone many times over.
+    let (r, sleeper) = resilience(2);
+    let local = Scripted::new("local", (0..24).map(|_| Err(busy())).collect());
+    let chain = [link(&local, "l")];
+    for _ in 0..8 {
+        let out = r.call(&chain, &request(), None).await;
+        assert_eq!(out.result.unwrap_err(), busy());
+        assert_eq!(out.attempts.len(), 3, "retried within the policy");
+    }
+    assert_eq!(local.calls(), 24, "never skipped as an open circuit");
+    let snapshot = r.snapshot();
+    assert_eq!(snapshot[0].1.state, "closed");
+    assert_eq!(snapshot[0].1.consecutive_failures, 0);
+    assert_eq!(snapshot[0].1.last_error, None);
+    // On the last link it waits as long as the provider asked.
+    assert!(
+        sleeper
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|d| *d == Duration::from_secs(2))
+    );
+    // Another user's call (the provider has room for it) goes through the
+    // same breaker, which has not opened.
+    let local = Scripted::new("local", vec![Ok("yours")]);
+    let out = r.call(&[link(&local, "l")], &request(), None).await;
+    assert_eq!(out.result.unwrap().content, "yours");
+}
+
+#[tokio::test]
+async fn a_busy_provider_fails_over_at_once_to_the_next_link() {
+    let (r, sleeper) = resilience(1);
+    let local = Scripted::new("local", vec![Err(busy()), Err(busy())]);
+    let gpt = Scripted::new("openai", vec![Ok("from gpt"), Ok("again")]);
+    let chain = [link(&local, "l"), link(&gpt, "g")];
+    let out = r.call(&chain, &request(), None).await;
+    assert_eq!(out.result.unwrap().content, "from gpt");
+    assert_eq!(
+        local.calls(),
+        1,
+        "no retry while another provider can answer"
+    );
+    assert!(sleeper.0.lock().unwrap().is_empty(), "and no wait");
+    assert_eq!(
+        out.attempts[0].error.as_deref(),
+        Some("provider busy: too many calls are waiting for it")
+    );
+    // With a threshold of 1 a counted failure would have opened it: the
+    // busy provider is still tried first on the next call.
+    let out = r.call(&chain, &request(), None).await;
+    assert_eq!(out.result.unwrap().content, "again");
+    assert_eq!(local.calls(), 2);
+    assert!(r.snapshot().iter().all(|(_, b)| b.state == "closed"));
+}
+
+#[tokio::test]
+async fn a_busy_last_link_is_waited_for_and_then_answers() {
+    let (r, sleeper) = resilience(1);
+    let local = Scripted::new("local", vec![Err(busy()), Ok("after a wait")]);
+    let out = r.call(&[link(&local, "l")], &request(), None).await;
+    assert_eq!(out.result.unwrap().content, "after a wait");
+    assert_eq!(*sleeper.0.lock().unwrap(), [Duration::from_secs(2)]);
 }

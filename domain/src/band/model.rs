@@ -109,6 +109,14 @@ pub struct AiRequest {
     pub messages: Vec<ChatMessage>,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// The user on whose behalf the call is made (a session's owner), so a
+    /// provider shared by every user (the built-in model) can take turns
+    /// between users instead of serving whoever queued most first. `None`
+    /// for calls made for nobody in particular (health probes, the
+    /// console's tests); those share one anonymous turn. Never sent to a
+    /// vendor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<uuid::Uuid>,
 }
 
 /// Why generation stopped, normalised across vendors.

@@ -178,10 +178,34 @@ impl CircuitBreaker {
     ///
     /// `InvalidRequest` is our own mistake, not the provider's health, so it
     /// is remembered but does not count towards opening the breaker.
+    ///
+    /// Back-pressure ([`ProviderError::is_back_pressure`]: a shared provider
+    /// refusing one more call from a user whose waiting line is full) is not
+    /// recorded at all: it proves neither health nor failure, and counting
+    /// it would let one user's flood open the breaker for every user.
+    ///
+    /// Neither counts as a half-open probe's verdict, so the probe is handed
+    /// back: kept out, it would leave the breaker refusing every call with
+    /// no probe ever able to close it.
     pub fn record_error(&mut self, now: Instant, error: &ProviderError) {
+        if error.is_back_pressure() {
+            self.return_probe();
+            return;
+        }
         self.last_error = Some(error.to_string());
-        if !matches!(error, ProviderError::InvalidRequest(_)) {
+        if matches!(error, ProviderError::InvalidRequest(_)) {
+            self.return_probe();
+        } else {
             self.record_failure(now);
+        }
+    }
+
+    /// A probe's call ended without saying whether the provider works.
+    fn return_probe(&mut self) {
+        if let BreakerState::HalfOpen { probes } = self.state {
+            self.state = BreakerState::HalfOpen {
+                probes: probes.saturating_sub(1),
+            };
         }
     }
 
@@ -448,6 +472,51 @@ mod tests {
         }
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.snapshot(now).last_error.is_some());
+    }
+
+    #[test]
+    fn busy_answers_never_count_against_the_breaker() {
+        let now = Instant::now();
+        let mut b = breaker();
+        let busy = ProviderError::Busy {
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        for _ in 0..50 {
+            let _ = b.allow(now).unwrap();
+            b.record_error(now, &busy);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.consecutive_failures(), 0);
+        assert_eq!(b.snapshot(now).last_error, None, "busy is not an error");
+        // Nor does it hide real failures around it.
+        b.record_failure(now);
+        b.record_error(now, &busy);
+        b.record_failure(now);
+        assert_eq!(b.consecutive_failures(), 2);
+    }
+
+    #[test]
+    fn a_probe_answered_busy_or_invalid_is_handed_back() {
+        let now = Instant::now();
+        let mut b = CircuitBreaker::new(3, COOL, 1);
+        trip(&mut b, now);
+        let later = now + COOL;
+        assert!(b.allow(later).unwrap().is_probe());
+        b.record_error(
+            later,
+            &ProviderError::Busy {
+                retry_after: Some(Duration::from_secs(2)),
+            },
+        );
+        assert_eq!(b.state(), BreakerState::HalfOpen { probes: 0 });
+        assert!(
+            b.allow(later).unwrap().is_probe(),
+            "the probe is free again"
+        );
+        b.record_error(later, &ProviderError::InvalidRequest("bad".into()));
+        assert!(b.allow(later).unwrap().is_probe());
+        b.record_success(later);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     fn policy(jitter: bool) -> RetryPolicy {

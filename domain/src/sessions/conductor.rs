@@ -864,6 +864,7 @@ impl Conductor {
             messages: vec![ChatMessage::user(run.prompt.clone())],
             temperature: temperature(role),
             max_tokens: job.plan.max_tokens,
+            tenant: Some(job.session.user_id),
         };
         // Stream only for someone watching: a plain answer costs less.
         let sink = self

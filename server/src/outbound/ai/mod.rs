@@ -2,10 +2,12 @@
 //! port, one module per vendor with its wire types, request and response
 //! mapping and stream decoder (rust-genai's per-adapter layout), plus what
 //! they share: configuration, HTTP error and rate-limit handling, SSE/NDJSON
-//! framing and the streaming loop.
+//! framing and the streaming loop; and fair turns between users at a
+//! provider they all share (`fair`).
 
 mod anthropic;
 mod config;
+pub mod fair;
 mod gemini;
 mod http;
 pub mod local;

@@ -1,15 +1,18 @@
 //! The in-process model behind the `AiProvider` port.
 //!
 //! The model loads once (on first use, or when the server warms it up at
-//! start) and is shared. Generations run on tokio's blocking pool; at most
-//! `concurrency` run at once and at most `queue` more wait — beyond that a
-//! call is refused at once as overloaded ("busy") rather than piling up
-//! memory. A caller that gives up (deadline, dropped request) stops its
-//! generation at the next token.
+//! start) and is shared by every user. Generations run on tokio's blocking
+//! pool; at most `concurrency` run at once, and the calls that wait take
+//! turns user by user ([`FairScheduler`]), at most `queue` per user —
+//! beyond that that user's call is refused at once as busy (back-pressure,
+//! which the resilience layer never counts against the breaker) rather than
+//! piling up memory or delaying everyone else. A caller that gives up
+//! (deadline, dropped request) leaves its line, or stops its generation at
+//! the next token.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,7 +21,9 @@ use domain::band::{
     AiProvider, AiRequest, Completion, DeltaSink, MessageRole, Provenance, ProviderError,
     ProviderKind, RateLimitStatus, StopReason, TokenUsage,
 };
-use tokio::sync::{OnceCell, Semaphore, mpsc};
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::outbound::ai::fair::FairScheduler;
 
 use local_model::template::Role;
 use local_model::{Engine, Finish, GenerateError, Generated, Prompt, file_name};
@@ -39,7 +44,9 @@ pub struct LocalModelConfig {
     pub context: usize,
     /// Generations at once.
     pub concurrency: usize,
-    /// Calls that may wait for a free generation slot.
+    /// Calls of one user that may wait for a free generation slot (the
+    /// waiting lines of all users together hold at most this many times
+    /// [`crate::outbound::ai::fair::GLOBAL_FACTOR`]).
     pub queue: usize,
     /// See [`Prompt::repeat_penalty`].
     pub repeat_penalty: f32,
@@ -51,9 +58,8 @@ pub struct LocalProvider {
     /// The model file's name: the one model this provider runs.
     file_name: String,
     engine: OnceCell<Result<Arc<Engine>, String>>,
-    slots: Arc<Semaphore>,
-    /// Calls admitted (running or waiting for a slot).
-    admitted: Arc<AtomicUsize>,
+    /// The generation slots, taken in turns by user.
+    slots: FairScheduler,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -61,15 +67,6 @@ impl std::fmt::Debug for LocalProvider {
         f.debug_struct("LocalProvider")
             .field("config", &self.config)
             .finish()
-    }
-}
-
-/// Releases an admission when the call ends, however it ends.
-struct Admission(Arc<AtomicUsize>);
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -84,11 +81,9 @@ impl Drop for CancelOnDrop {
 
 impl LocalProvider {
     pub fn new(config: LocalModelConfig) -> Self {
-        let concurrency = config.concurrency.max(1);
         Self {
             file_name: file_name(&config.path),
-            slots: Arc::new(Semaphore::new(concurrency)),
-            admitted: Arc::new(AtomicUsize::new(0)),
+            slots: FairScheduler::new(config.concurrency.max(1), config.queue),
             engine: OnceCell::new(),
             config,
         }
@@ -139,29 +134,30 @@ impl LocalProvider {
         sink: Option<&dyn DeltaSink>,
     ) -> Result<Completion, ProviderError> {
         let started = Instant::now();
-        let limit = self.config.concurrency.max(1) + self.config.queue;
-        if self.admitted.fetch_add(1, Ordering::SeqCst) >= limit {
-            self.admitted.fetch_sub(1, Ordering::SeqCst);
-            return Err(ProviderError::Overloaded {
+        // The place in line is taken before the model loads, so calls that
+        // arrive during the load keep their order and their caps. Both
+        // refusals (this user's line full, or all lines together) are busy:
+        // the model is healthy, only behind, and a failure here would let
+        // a flood open the breaker for every user.
+        let ticket = self.slots.enter(request.tenant).map_err(|refused| {
+            tracing::debug!(tenant = ?request.tenant, %refused, "local model busy");
+            ProviderError::Busy {
                 retry_after: Some(BUSY_RETRY),
-            });
-        }
-        let admission = Admission(self.admitted.clone());
+            }
+        })?;
         let engine = self.engine().await?;
         let version = engine.version.clone();
-        let permit =
-            self.slots.clone().acquire_owned().await.map_err(|_| {
-                ProviderError::Unreachable("the local model is shutting down".into())
-            })?;
+        let slot = ticket.await;
         let cancel = Arc::new(AtomicBool::new(false));
         let _stop = CancelOnDrop(cancel.clone());
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let owned = request.clone();
         let repeat_penalty = self.config.repeat_penalty;
         let job = tokio::task::spawn_blocking(move || {
-            // The slot and the admission are held until the work is really
-            // over, even if the caller went away.
-            let _held = (permit, admission);
+            // The slot is held until the work is really over, even if the
+            // caller went away: the next user's turn starts when this
+            // generation has stopped, not before.
+            let _held = slot;
             let prompt = prompt_of(&owned, repeat_penalty);
             engine.generate(&prompt, &cancel, &mut |piece| {
                 // A closed channel means nobody listens any more; the
