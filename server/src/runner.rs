@@ -107,7 +107,7 @@ impl SessionRunner for TokioRunner {
             .map(|c| c.snapshot())
             .collect();
         // Longest-running first.
-        runs.sort_by(|a, b| b.elapsed_ms.cmp(&a.elapsed_ms));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.elapsed_ms));
         runs
     }
 

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use band_rig::*;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{
-    AgentState, ConductorError, Decision, SessionRunner as _, SessionStatus,
-};
+use domain::sessions::{AgentState, ConductorError, Decision, SessionRunner as _, SessionStatus};
 use server::runner::TokioRunner;
 
 /// The coder answers; everyone else hangs until cut.
@@ -43,7 +41,10 @@ async fn coder_done_others_calling(runner: &TokioRunner, rig: &Rig) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the run never reached the reviewer: {:?}", runner.live(None));
+    panic!(
+        "the run never reached the reviewer: {:?}",
+        runner.live(None)
+    );
 }
 
 backends!(
@@ -94,7 +95,11 @@ backends!(
         assert!(charged < reserved);
         assert_eq!(session.total_tokens_used, charged);
         let events = event_types(&rig, id).await;
-        assert_eq!(events.last().unwrap(), "AISessionStatusChanged", "{events:?}");
+        assert_eq!(
+            events.last().unwrap(),
+            "AISessionStatusChanged",
+            "{events:?}"
+        );
 
         // Twice is harmless; the ledger does not move.
         let again = rig.conductor.cancel(rig.user, id, &runner).await.unwrap();
@@ -117,7 +122,12 @@ backends!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ConductorError::NotRunning { status: SessionStatus::AwaitingReview }),
+            matches!(
+                err,
+                ConductorError::NotRunning {
+                    status: SessionStatus::AwaitingReview
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("reject it instead"), "{err}");
@@ -127,7 +137,10 @@ backends!(
             .cancel(uuid::Uuid::new_v4(), played.session.id, &runner)
             .await
             .unwrap_err();
-        assert!(matches!(other, ConductorError::SessionNotFound), "{other:?}");
+        assert!(
+            matches!(other, ConductorError::SessionNotFound),
+            "{other:?}"
+        );
     }
 );
 
@@ -187,7 +200,11 @@ backends!(
         let (session, calls, _) = rig.conductor.session(rig.user, id).await.unwrap();
         assert_eq!(session.status, SessionStatus::Failed);
         assert!(
-            session.failure.as_deref().unwrap().starts_with("interrupted"),
+            session
+                .failure
+                .as_deref()
+                .unwrap()
+                .starts_with("interrupted"),
             "{session:?}"
         );
         let charged: i64 = calls.iter().map(|c| c.tokens_used).sum();
@@ -211,7 +228,10 @@ backends!(
             .await
             .err()
             .unwrap();
-        assert!(matches!(early, ConductorError::NotRetryable { .. }), "{early:?}");
+        assert!(
+            matches!(early, ConductorError::NotRetryable { .. }),
+            "{early:?}"
+        );
 
         let review = played.reviews[0].id;
         let reason = "Store the session in an HttpOnly cookie, never in local storage.";
@@ -236,11 +256,16 @@ backends!(
         let id = started.session.id;
         rig.conductor.run(started.job).await.unwrap();
         let (session, calls, _) = rig.conductor.session(rig.user, id).await.unwrap();
-        assert_eq!(session.retry_of, Some(played.session.id), "stored and read back");
+        assert_eq!(
+            session.retry_of,
+            Some(played.session.id),
+            "stored and read back"
+        );
         for role in [AgentRole::Coder, AgentRole::Reviewer, AgentRole::Designer] {
             let call = calls.iter().find(|c| c.role == role).unwrap();
             assert!(
-                call.prompt.contains(&format!("<feedback>\nRejected: {reason}\n</feedback>")),
+                call.prompt
+                    .contains(&format!("<feedback>\nRejected: {reason}\n</feedback>")),
                 "{role:?}: {}",
                 call.prompt
             );
@@ -425,13 +450,22 @@ backends!(
             .await;
         let task = task["id"].as_str().unwrap();
         let body = serde_json::json!({"intent": {"action": "generate_code"}});
-        let r = c.post(&format!("/api/v1/tasks/{task}/execute-ai"), body.clone()).await;
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), body.clone())
+            .await;
         assert_eq!(r.status, axum::http::StatusCode::ACCEPTED, "{}", r.text);
         let session = r.body["session_id"].as_str().unwrap().to_owned();
 
         // A free user's second session at once is refused with a wait.
-        let busy = c.post(&format!("/api/v1/tasks/{task}/execute-ai"), body.clone()).await;
-        assert_eq!(busy.status, axum::http::StatusCode::TOO_MANY_REQUESTS, "{}", busy.text);
+        let busy = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), body.clone())
+            .await;
+        assert_eq!(
+            busy.status,
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            busy.text
+        );
         assert_eq!(busy.body["error"]["code"], "too_many_sessions");
         assert!(busy.headers.get("retry-after").is_some());
 
@@ -451,11 +485,18 @@ backends!(
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(listed["runs"][0]["session_id"], session.as_str(), "{listed}");
+        assert_eq!(
+            listed["runs"][0]["session_id"],
+            session.as_str(),
+            "{listed}"
+        );
         assert!(listed["runs"][0]["tokens_used"].as_i64().unwrap() > 0);
 
         let r = c
-            .post(&format!("/api/v1/ai/session/{session}/cancel"), serde_json::json!({}))
+            .post(
+                &format!("/api/v1/ai/session/{session}/cancel"),
+                serde_json::json!({}),
+            )
             .await;
         assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["status"], "cancelled");
@@ -471,7 +512,10 @@ backends!(
         assert_eq!(runs.body["runs"], serde_json::json!([]));
         // Again: the same answer.
         let again = c
-            .post(&format!("/api/v1/ai/session/{session}/cancel"), serde_json::json!({}))
+            .post(
+                &format!("/api/v1/ai/session/{session}/cancel"),
+                serde_json::json!({}),
+            )
             .await;
         assert_eq!(again.status, axum::http::StatusCode::OK, "{}", again.text);
 
@@ -485,7 +529,10 @@ backends!(
 
         // Run again: 202 with a new session linked to the old one.
         let r = c
-            .post(&format!("/api/v1/ai/session/{session}/retry"), serde_json::json!({}))
+            .post(
+                &format!("/api/v1/ai/session/{session}/retry"),
+                serde_json::json!({}),
+            )
             .await;
         assert_eq!(r.status, axum::http::StatusCode::ACCEPTED, "{}", r.text);
         assert_eq!(r.body["retry_of"], session.as_str());
@@ -495,12 +542,18 @@ backends!(
         assert_eq!(shown.body["session"]["retry_of"], session.as_str());
         // A playing session is not retried; it is cancelled.
         let r = c
-            .post(&format!("/api/v1/ai/session/{retried}/retry"), serde_json::json!({}))
+            .post(
+                &format!("/api/v1/ai/session/{retried}/retry"),
+                serde_json::json!({}),
+            )
             .await;
         assert_eq!(r.status, axum::http::StatusCode::CONFLICT, "{}", r.text);
         assert_eq!(r.body["error"]["code"], "not_retryable");
         let r = c
-            .post(&format!("/api/v1/ai/session/{retried}/cancel"), serde_json::json!({}))
+            .post(
+                &format!("/api/v1/ai/session/{retried}/cancel"),
+                serde_json::json!({}),
+            )
             .await;
         assert_eq!(r.body["status"], "cancelled", "{}", r.text);
     }
