@@ -33,8 +33,9 @@ use crate::inbound::{body_limit, client_addr, request_context, static_files};
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
-    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmSessionHistory,
-    SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
+    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmReviewStore,
+    SeaOrmSessionHistory, SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository,
+    SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::outbound::random::OsSecretGenerator;
@@ -87,6 +88,7 @@ pub fn services_with(
     let task_service = TaskService::new(projects, tasks);
     let conductor = Conductor {
         sessions: Arc::new(SeaOrmSessionRepository::new(db.clone())),
+        reviews: Arc::new(SeaOrmReviewStore::new(db.clone())),
         accounts: accounts.clone(),
         projects: project_service.clone(),
         tasks: task_service.clone(),
@@ -102,8 +104,10 @@ pub fn services_with(
         task_service.clone(),
     );
     let runner = Arc::new(crate::runner::TokioRunner::new(conductor.clone()));
+    let reviews = domain::reviews::ReviewService::new(conductor.clone());
     Ok(Services {
         history,
+        reviews,
         runner,
         api_keys,
         band,

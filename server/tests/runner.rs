@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use band_rig::*;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{AgentState, ConductorError, Decision, SessionRunner as _, SessionStatus};
+use domain::reviews::Decision;
+use domain::sessions::{AgentState, ConductorError, SessionRunner as _, SessionStatus};
 use server::runner::TokioRunner;
 
 /// The coder answers; everyone else hangs until cut.
@@ -235,7 +236,7 @@ backends!(
 
         let review = played.reviews[0].id;
         let reason = "Store the session in an HttpOnly cookie, never in local storage.";
-        rig.conductor
+        rig.reviews
             .decide(
                 rig.user,
                 review,

@@ -161,6 +161,11 @@ impl SessionJob {
     pub fn session_id(&self) -> Uuid {
         self.session.id
     }
+
+    /// What the run holds of the month.
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
+    }
 }
 
 /// What [`Conductor::context`] finds.
@@ -228,6 +233,8 @@ impl AgentRun {
 #[derive(Clone)]
 pub struct Conductor {
     pub sessions: Arc<dyn SessionRepository>,
+    /// Read for a session's reviews and, on a retry, its decisions.
+    pub reviews: Arc<dyn crate::reviews::ReviewStore>,
     pub accounts: AccountService,
     pub projects: ProjectService,
     pub tasks: TaskService,
@@ -401,11 +408,11 @@ impl Conductor {
             return Err(ConductorError::NotRetryable { status: old.status });
         }
         let task_id = old.task_id.ok_or(ConductorError::TaskNotFound)?;
-        let filter = super::InterventionFilter {
+        let filter = crate::reviews::InterventionFilter {
             session_id: Some(old.id),
             ..Default::default()
         };
-        let mut decisions = self.sessions.interventions(user_id, &filter, 20).await?;
+        let mut decisions = self.reviews.interventions(user_id, &filter, 20).await?;
         decisions.reverse();
         let feedback = feedback_of(&decisions, self.settings.passthrough_bytes);
         self.begin(
@@ -1174,13 +1181,13 @@ impl Conductor {
             .find(user_id, session_id)
             .await?
             .ok_or(ConductorError::SessionNotFound)?;
-        let reviews = self.sessions.reviews(user_id, session_id).await?;
+        let reviews = self.reviews.reviews(user_id, session_id).await?;
         Ok((session, invocations, reviews))
     }
 }
 
 /// An event about `session`, by its owner, now.
-pub(super) fn session_event(session: &AiSession, event: DomainEvent) -> EventEnvelope {
+pub(crate) fn session_event(session: &AiSession, event: DomainEvent) -> EventEnvelope {
     EventEnvelope::new(
         AggregateType::AiSession,
         session.id,
@@ -1260,8 +1267,8 @@ async fn first_of<A: std::future::Future, B: std::future::Future>(
 /// The human's decisions on a session, oldest first, as feedback for a
 /// retry: each rejection's reason, each comment and each edit, cut to
 /// `cap` bytes at a character boundary.
-fn feedback_of(decisions: &[super::InterventionPoint], cap: usize) -> String {
-    use super::InterventionType;
+fn feedback_of(decisions: &[crate::reviews::InterventionPoint], cap: usize) -> String {
+    use crate::reviews::InterventionType;
     let mut out = String::new();
     for d in decisions {
         let reason = d.reason.trim();

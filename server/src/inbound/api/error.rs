@@ -11,7 +11,8 @@ use domain::accounts::AccountError;
 use domain::api_keys::ApiKeyError;
 use domain::budgets::BudgetError;
 use domain::projects::ProjectError;
-use domain::sessions::{ConductorError, HistoryError, ReviewError};
+use domain::reviews::ReviewError;
+use domain::sessions::{ConductorError, HistoryError};
 use domain::tasks::TaskError;
 use serde::Serialize;
 

@@ -26,6 +26,7 @@ pub use events::{
 };
 pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
 pub use projects::SeaOrmProjectRepository;
+pub use reviews::SeaOrmReviewStore;
 pub use session_history::SeaOrmSessionHistory;
 pub use sessions::SeaOrmSessionStore;
 pub use tasks::SeaOrmTaskRepository;
