@@ -427,3 +427,52 @@ async fn someone_elses_review_is_not_found() {
     ));
     assert!(rig.reviews.open_reviews(stranger).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_decision_on_a_session_moved_elsewhere_writes_nothing() {
+    use crate::sessions::SessionRepository;
+    let rig = rig(vec![unsure(ProviderKind::Claude)]).await;
+    let (session, gate) = to_review(&rig).await;
+    // Another path (an operator, another instance) failed the session.
+    rig.store
+        .transition(
+            session.id,
+            SessionStatus::AwaitingReview,
+            SessionStatus::Failed,
+            Some("failed elsewhere"),
+            Utc::now(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let events = rig.store.event_types(session.id);
+    let err = rig
+        .reviews
+        .decide(rig.user, gate, approve(), None)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            ReviewError::SessionMoved {
+                actual: SessionStatus::Failed
+            }
+        ),
+        "{err:?}"
+    );
+    // The review's move was part of the refused step: it stays open,
+    // with no decision, no intervention and no reservation.
+    let detail = rig.reviews.review(rig.user, gate).await.unwrap();
+    assert!(detail.review.status.is_open());
+    assert!(detail.decision.is_none());
+    let (points, _) = rig
+        .reviews
+        .interventions(rig.user, &InterventionFilter::default(), 10)
+        .await
+        .unwrap();
+    assert!(points.is_empty());
+    assert_eq!(rig.store.open_reservations(), 0);
+    assert_eq!(rig.store.budget(rig.user).reserved_tokens, 0);
+    assert_eq!(rig.store.event_types(session.id), events);
+}

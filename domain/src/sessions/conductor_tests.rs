@@ -639,3 +639,52 @@ async fn abandoned_sessions_fail_and_release_their_reservations() {
     // Idempotent: it is no longer executing.
     assert_eq!(rig.conductor.fail_abandoned(later).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_step_whose_status_moved_is_refused_whole() {
+    use crate::sessions::{SessionError, SessionRepository, SessionStep, StatusMove};
+    let rig = rig(vec![Scripted::good(ProviderKind::Claude)]).await;
+    let started = rig
+        .conductor
+        .start(rig.user, rig.task, intent())
+        .await
+        .unwrap();
+    let id = started.session.id;
+    let reservation = started.job.reservation().id;
+    let before = rig.store.budget(rig.user);
+    let events = rig.store.event_types(id);
+    // A last step that expects the session still pending: it is executing.
+    let err = rig
+        .store
+        .commit(SessionStep {
+            charge: Some((reservation, 100)),
+            status: Some(StatusMove {
+                from: SessionStatus::Pending,
+                to: SessionStatus::Failed,
+                failure: Some("never"),
+            }),
+            release: Some(reservation),
+            ..SessionStep::new(id, Utc::now(), &[])
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SessionError::Conflict {
+                actual: SessionStatus::Executing
+            }
+        ),
+        "{err:?}"
+    );
+    // Nothing of it was written: no charge, no release, no move.
+    assert_eq!(rig.store.budget(rig.user), before);
+    assert!(rig.store.reservation(reservation).open);
+    assert_eq!(rig.store.session(id).status, SessionStatus::Executing);
+    assert_eq!(rig.store.event_types(id), events);
+    // The run still plays to its end on the intact reservation.
+    assert_eq!(
+        rig.conductor.run(started.job).await.unwrap(),
+        SessionStatus::AwaitingReview
+    );
+}
