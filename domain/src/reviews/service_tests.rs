@@ -476,3 +476,41 @@ async fn a_decision_on_a_session_moved_elsewhere_writes_nothing() {
     assert_eq!(rig.store.budget(rig.user).reserved_tokens, 0);
     assert_eq!(rig.store.event_types(session.id), events);
 }
+
+#[tokio::test]
+async fn interventions_filter_by_session_and_count_them_all() {
+    let rig = rig(vec![unsure(ProviderKind::Claude)]).await;
+    let reject = |why: &str| Decision::Reject { reason: why.into() };
+    let (first, gate) = to_review(&rig).await;
+    rig.reviews
+        .decide(rig.user, gate, reject("one"), None)
+        .await
+        .unwrap();
+    let (second, gate) = to_review(&rig).await;
+    rig.reviews
+        .decide(rig.user, gate, reject("two"), None)
+        .await
+        .unwrap();
+
+    let only = |session_id| InterventionFilter {
+        session_id: Some(session_id),
+        ..Default::default()
+    };
+    let (points, stats) = rig
+        .reviews
+        .interventions(rig.user, &only(first.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].session_id, first.id);
+    assert_eq!(points[0].reason, "one");
+    // The rates are over every intervention, whatever the filter.
+    let (all, all_stats) = rig
+        .reviews
+        .interventions(rig.user, &InterventionFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].session_id, second.id, "newest first");
+    assert_eq!(format!("{stats:?}"), format!("{all_stats:?}"));
+}
