@@ -8,6 +8,8 @@ mod error;
 mod model;
 mod ports;
 mod service;
+#[cfg(test)]
+mod service_tests;
 mod stats;
 
 pub use error::ReviewError;

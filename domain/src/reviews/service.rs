@@ -494,6 +494,7 @@ impl ReviewService {
             .into_iter()
             .filter(|p| filter.agent.is_none_or(|a| a == p.agent))
             .filter(|p| filter.kind.is_none_or(|k| k == p.kind))
+            .filter(|p| filter.session_id.is_none_or(|s| s == p.session_id))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
         Ok((shown, stats))

@@ -5,6 +5,8 @@
 
 pub mod concurrency;
 mod conductor;
+#[cfg(test)]
+mod conductor_tests;
 mod continuation;
 mod error;
 pub mod gate;
