@@ -166,9 +166,9 @@ backends!(
         let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
         assert_eq!(budget.reserved_tokens, 0);
         assert_eq!(budget.used_this_month, 0);
-        // The orphaned job, if it ever ran, finds its steps refused and
-        // leaves the ledger as it is.
-        let _ = rig.conductor.run(started.job).await;
+        // The orphaned job, if it ever ran (on another instance), finds its
+        // steps refused; what its calls spent is still charged.
+        assert!(rig.conductor.run(started.job).await.is_err());
         let (session, _, _) = rig
             .conductor
             .session(rig.user, started.session.id)
@@ -177,6 +177,7 @@ backends!(
         assert_eq!(session.status, SessionStatus::Cancelled);
         let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
         assert_eq!(budget.reserved_tokens, 0);
+        assert!(budget.used_this_month > 0, "the calls made are paid for");
     }
 );
 

@@ -405,13 +405,11 @@ async fn cancel_without_a_live_run_moves_it_in_place_and_releases() {
     assert_eq!(rig.store.budget(rig.user).reserved_tokens, 0);
 }
 
-/// `Conductor::cancel` promises that a run playing elsewhere "finds its
-/// next step refused and settles what it spent on its own"; it cannot: the
-/// cancel closed the reservation, so the run's `fail_owing` settlement is
-/// refused (`ReservationClosed`, also in the database adapter) and the
-/// tokens the vendors charged never reach the month.
+/// A run playing elsewhere when its session is cancelled finds its next
+/// step refused; the cancel closed its reservation, so what its calls
+/// spent is charged through a reservation of its own (`charge_late`): the
+/// vendors charged those tokens, so the month pays them.
 #[tokio::test]
-#[ignore = "known gap: a run cancelled elsewhere does not charge what it spent"]
 async fn a_run_cancelled_elsewhere_still_charges_what_it_spent() {
     let claude = Scripted::good(ProviderKind::Claude);
     let rig = rig(vec![claude.clone()]).await;

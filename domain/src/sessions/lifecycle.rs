@@ -58,7 +58,7 @@ impl Conductor {
     /// records itself; a session `executing` with no run here (playing on
     /// another instance, or left by a stopped server) is moved here, its
     /// reservation released — a run elsewhere then finds its next step
-    /// refused and settles what it spent on its own.
+    /// refused and charges what it spent through a reservation of its own.
     ///
     /// # Errors
     /// `SessionNotFound`, `NotRunning` for a session at the gate or ended

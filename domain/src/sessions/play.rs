@@ -25,6 +25,7 @@ use super::{
 use crate::band::{
     AgentRole, AiRequest, Attempt, ChatMessage, Completion, ProviderError, ProviderKind,
 };
+use crate::budgets::BudgetError;
 use crate::events::{DomainEvent, EventEnvelope};
 
 /// One agent's call, before scoring.
@@ -94,10 +95,25 @@ impl Conductor {
         if self.sessions.commit(step).await.is_ok() {
             return;
         }
-        if owed != 0 {
-            let _ = self.budgets.settle(job.reservation.id, owed).await;
+        if owed != 0
+            && let Err(BudgetError::ReservationClosed) =
+                self.budgets.settle(job.reservation.id, owed).await
+        {
+            self.charge_late(job, owed).await;
         }
         let _ = self.budgets.release(job.reservation.id).await;
+    }
+
+    /// Charges `owed` tokens whose reservation someone else closed — a
+    /// cancel recorded on another instance while this run's calls were in
+    /// flight — through a reservation of their own, opened, settled and
+    /// closed at once: the vendors charged them, so the month pays.
+    async fn charge_late(&self, job: &SessionJob, owed: i64) {
+        let user = job.session.user_id;
+        if let Ok(late) = self.budgets.reserve(user, Some(job.session.id), owed).await {
+            let _ = self.budgets.settle(late.id, owed).await;
+            let _ = self.budgets.release(late.id).await;
+        }
     }
 
     async fn play(&self, job: &SessionJob, pool: &Pool) -> Result<SessionStatus, ConductorError> {
