@@ -146,6 +146,20 @@ impl SessionJob {
     }
 }
 
+impl JobContext {
+    /// What every prompt of a run on this context is about.
+    pub(super) fn prompt<'a>(&'a self, intent: &'a Intent, feedback: &'a str) -> PromptContext<'a> {
+        PromptContext {
+            project_name: &self.project.name,
+            task_title: &self.task.title,
+            task_description: &self.task.description,
+            intent,
+            tone: self.tone,
+            feedback,
+        }
+    }
+}
+
 /// What [`Conductor::context`] finds.
 pub(super) struct JobContext {
     pub task: crate::tasks::Task,
@@ -157,6 +171,35 @@ pub(super) struct JobContext {
 }
 
 impl SessionJob {
+    /// A job for `session` over what [`Conductor::context`] found.
+    pub(super) fn new(
+        session: AiSession,
+        reservation: Reservation,
+        plan: TokenPlan,
+        context: JobContext,
+        synthesis_inputs: Option<Vec<(AgentRole, String)>>,
+        feedback: String,
+    ) -> Self {
+        Self {
+            control: Arc::new(RunControl::new(
+                session.id,
+                session.task_id,
+                session.user_id,
+            )),
+            session,
+            reservation,
+            plan,
+            project_name: context.project.name,
+            task_title: context.task.title,
+            task_description: context.task.description,
+            tone: context.tone,
+            threshold: context.threshold,
+            chains: context.chains,
+            synthesis_inputs,
+            feedback,
+        }
+    }
+
     pub(super) fn ctx(&self) -> PromptContext<'_> {
         PromptContext {
             project_name: &self.project_name,
@@ -254,27 +297,14 @@ impl Conductor {
         if let Some((role, provider)) = lineup.bindings().find(|(_, k)| !catalog.has(*k)) {
             return Err(ConductorError::ProviderNotConfigured { role, provider });
         }
-        let JobContext {
-            task,
-            project,
-            tone,
-            threshold,
-            chains,
-            conductor,
-        } = self.context(user_id, task_id, lineup).await?;
+        let context = self.context(user_id, task_id, lineup).await?;
         let (retry_of, feedback) = retry.map_or((None, String::new()), |(id, f)| (Some(id), f));
+        let (project_id, task_id) = (context.project.id, context.task.id);
 
         let session_id = Uuid::new_v4();
         let budget = self.budgets.current(user_id).await?;
         let plan = TokenPlan::fit(
-            &PromptContext {
-                project_name: &project.name,
-                task_title: &task.title,
-                task_description: &task.description,
-                intent: &intent,
-                tone,
-                feedback: &feedback,
-            },
+            &context.prompt(&intent, &feedback),
             budget.max_session_tokens,
             self.settings.max_tokens,
             self.settings.passthrough_bytes,
@@ -286,10 +316,10 @@ impl Conductor {
         let now = Utc::now();
         let session = AiSession {
             id: session_id,
-            project_id: project.id,
-            task_id: Some(task.id),
+            project_id,
+            task_id: Some(task_id),
             user_id,
-            conductor,
+            conductor: context.conductor,
             status: SessionStatus::Executing,
             intent: intent.clone(),
             total_tokens_used: 0,
@@ -307,8 +337,8 @@ impl Conductor {
             now,
             DomainEvent::AiSessionStarted {
                 session_id,
-                project_id: project.id,
-                task_id: Some(task.id),
+                project_id,
+                task_id: Some(task_id),
                 intent,
                 reserved_tokens: reservation.amount,
             },
@@ -328,20 +358,7 @@ impl Conductor {
         }
         let estimated_completion_seconds = self.settings.typical_call.as_secs() * 3;
         Ok(Started {
-            job: SessionJob {
-                control: Arc::new(RunControl::new(session_id, session.task_id, user_id)),
-                session: session.clone(),
-                reservation,
-                plan,
-                project_name: project.name,
-                task_title: task.title,
-                task_description: task.description,
-                tone,
-                threshold,
-                chains,
-                synthesis_inputs: None,
-                feedback,
-            },
+            job: SessionJob::new(session.clone(), reservation, plan, context, None, feedback),
             session,
             estimated_completion_seconds,
         })

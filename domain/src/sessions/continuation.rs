@@ -4,17 +4,14 @@
 //! which the review workflow takes in the decision's transaction.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::conductor::JobContext;
 use super::plan::TokenPlan;
-use super::prompts::{self, PromptContext};
+use super::prompts;
 use super::{
-    AgentInvocation, AiSession, Conductor, ConductorError, Lineup, RunControl, SessionJob,
-    SessionStatus,
+    AgentInvocation, AiSession, Conductor, ConductorError, Lineup, SessionJob, SessionStatus,
 };
 use crate::band::AgentRole;
 use crate::budgets::{BudgetError, Reservation};
@@ -33,25 +30,11 @@ impl Conductor {
         now: DateTime<Utc>,
     ) -> Result<SessionJob, ConductorError> {
         let task_id = session.task_id.ok_or(ConductorError::TaskNotFound)?;
-        let JobContext {
-            task,
-            project,
-            tone,
-            threshold,
-            chains,
-            conductor: _,
-        } = self
+        let context = self
             .context(session.user_id, task_id, Lineup::default())
             .await?;
         let budget = self.budgets.current(session.user_id).await?;
-        let ctx = PromptContext {
-            project_name: &project.name,
-            task_title: &task.title,
-            task_description: &task.description,
-            intent: &session.intent,
-            tone,
-            feedback: "",
-        };
+        let ctx = context.prompt(&session.intent, "");
         let plan = TokenPlan::fit(
             &ctx,
             budget.max_session_tokens,
@@ -72,7 +55,7 @@ impl Conductor {
         let outputs: Vec<(AgentRole, &str)> =
             inputs.iter().map(|(r, t)| (*r, t.as_str())).collect();
         let bound = plan.call_bound(
-            &prompts::system_prompt(AgentRole::Conductor, tone),
+            &prompts::system_prompt(AgentRole::Conductor, context.tone),
             &prompts::synthesis_prompt(&ctx, &outputs),
         );
         if bound > budget.remaining() {
@@ -93,23 +76,13 @@ impl Conductor {
             amount: bound,
         };
         resumed.reservation_id = Some(reservation.id);
-        Ok(SessionJob {
+        Ok(SessionJob::new(
+            resumed,
             reservation,
             plan,
-            project_name: project.name,
-            task_title: task.title,
-            task_description: task.description,
-            tone,
-            threshold,
-            chains,
-            synthesis_inputs: Some(inputs),
-            feedback: String::new(),
-            control: Arc::new(RunControl::new(
-                resumed.id,
-                resumed.task_id,
-                resumed.user_id,
-            )),
-            session: resumed,
-        })
+            context,
+            Some(inputs),
+            String::new(),
+        ))
     }
 }
