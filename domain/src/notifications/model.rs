@@ -1,0 +1,149 @@
+//! A notification and the events that make one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::events::{DomainEvent, StoredEvent};
+use crate::sessions::SessionStatus;
+
+/// What a notification is about; stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    ReviewRequired,
+    ReviewExpired,
+    SessionCompleted,
+    SessionFailed,
+    SessionCancelled,
+}
+
+impl NotificationKind {
+    pub const ALL: [Self; 5] = [
+        Self::ReviewRequired,
+        Self::ReviewExpired,
+        Self::SessionCompleted,
+        Self::SessionFailed,
+        Self::SessionCancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReviewRequired => "review_required",
+            Self::ReviewExpired => "review_expired",
+            Self::SessionCompleted => "session_completed",
+            Self::SessionFailed => "session_failed",
+            Self::SessionCancelled => "session_cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// The kind an event makes, if it makes one.
+    pub fn of(event: &DomainEvent) -> Option<Self> {
+        match event {
+            DomainEvent::HumanReviewRequired { .. } => Some(Self::ReviewRequired),
+            DomainEvent::ReviewExpired { .. } => Some(Self::ReviewExpired),
+            DomainEvent::AiSessionStatusChanged { to, .. } => match to {
+                SessionStatus::Completed => Some(Self::SessionCompleted),
+                SessionStatus::Failed => Some(Self::SessionFailed),
+                SessionStatus::Cancelled => Some(Self::SessionCancelled),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a user's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The event it came from: at most one notification per user and event.
+    pub event_id: Uuid,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    /// The page to open (a review, a session).
+    pub link: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub review_id: Option<Uuid>,
+    /// When the event happened (not when the inbox heard of it), so the
+    /// inbox orders by what happened first whatever the bus's delays.
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl Notification {
+    /// The notification `event` makes for the user it names, if any: events
+    /// of other kinds, and events with no user, make none.
+    pub fn from_event(event: &StoredEvent) -> Option<Self> {
+        let envelope = &event.envelope;
+        let user_id = envelope.user_id?;
+        let kind = NotificationKind::of(&envelope.event)?;
+        let (title, body, session_id, review_id) = match &envelope.event {
+            DomainEvent::HumanReviewRequired {
+                review_id,
+                session_id,
+                expires_at,
+                ..
+            } => (
+                "A review is waiting for you".to_owned(),
+                format!(
+                    "The band stopped for your decision; the review expires at {}.",
+                    expires_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                Some(*session_id),
+                Some(*review_id),
+            ),
+            DomainEvent::ReviewExpired {
+                review_id,
+                session_id,
+            } => (
+                "A review expired".to_owned(),
+                "Nobody decided in time, so its session failed.".to_owned(),
+                Some(*session_id),
+                Some(*review_id),
+            ),
+            DomainEvent::AiSessionStatusChanged {
+                session_id, reason, ..
+            } => {
+                let title = match kind {
+                    NotificationKind::SessionCompleted => "A session completed",
+                    NotificationKind::SessionCancelled => "A session was cancelled",
+                    _ => "A session failed",
+                };
+                (
+                    title.to_owned(),
+                    reason.clone().unwrap_or_default(),
+                    Some(*session_id),
+                    None,
+                )
+            }
+            _ => return None,
+        };
+        let link = match (kind, review_id, session_id) {
+            (NotificationKind::ReviewRequired, Some(review), _) => {
+                Some(format!("/reviews/{review}"))
+            }
+            (_, _, Some(session)) => Some(format!("/sessions/{session}")),
+            _ => None,
+        };
+        Some(Self {
+            id: Uuid::new_v4(),
+            user_id,
+            event_id: envelope.id,
+            kind,
+            title,
+            body,
+            link,
+            session_id,
+            review_id,
+            created_at: envelope.timestamp,
+            read_at: None,
+        })
+    }
+}
