@@ -514,7 +514,7 @@ matrix!(
             },
             1,
         );
-        let events = vec![
+        let events = [
             required.clone(),
             // Not a notification: still executing.
             session_event(

@@ -147,3 +147,85 @@ impl Notification {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::events::{AggregateType, EventEnvelope};
+
+    fn stored(event: DomainEvent, user: Option<Uuid>) -> StoredEvent {
+        let mut envelope = EventEnvelope::new(
+            AggregateType::AiSession,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap(),
+            event,
+        );
+        envelope.user_id = user;
+        StoredEvent {
+            sequence: 1,
+            project_id: None,
+            request_id: None,
+            envelope,
+        }
+    }
+
+    fn status(to: SessionStatus) -> DomainEvent {
+        DomainEvent::AiSessionStatusChanged {
+            session_id: Uuid::new_v4(),
+            from: SessionStatus::Executing,
+            to,
+            reason: Some("why".into()),
+        }
+    }
+
+    #[test]
+    fn ended_sessions_and_reviews_make_notifications() {
+        let user = Uuid::new_v4();
+        for (to, kind) in [
+            (SessionStatus::Completed, NotificationKind::SessionCompleted),
+            (SessionStatus::Failed, NotificationKind::SessionFailed),
+            (SessionStatus::Cancelled, NotificationKind::SessionCancelled),
+        ] {
+            let event = stored(status(to), Some(user));
+            let n = Notification::from_event(&event).unwrap();
+            assert_eq!(n.kind, kind);
+            assert_eq!(n.user_id, user);
+            assert_eq!(n.event_id, event.envelope.id);
+            assert_eq!(n.created_at, event.envelope.timestamp);
+            assert_eq!(n.body, "why");
+            assert!(n.link.unwrap().starts_with("/sessions/"));
+            assert_eq!(NotificationKind::parse(kind.as_str()), Some(kind));
+        }
+        for to in [
+            SessionStatus::Pending,
+            SessionStatus::Executing,
+            SessionStatus::AwaitingReview,
+        ] {
+            assert!(Notification::from_event(&stored(status(to), Some(user))).is_none());
+        }
+        let review = Uuid::new_v4();
+        let expired = stored(
+            DomainEvent::ReviewExpired {
+                review_id: review,
+                session_id: Uuid::new_v4(),
+            },
+            Some(user),
+        );
+        let n = Notification::from_event(&expired).unwrap();
+        assert_eq!(n.kind, NotificationKind::ReviewExpired);
+        assert_eq!(n.review_id, Some(review));
+        // Nobody to tell.
+        assert!(Notification::from_event(&stored(status(SessionStatus::Failed), None)).is_none());
+        assert!(
+            NotificationKind::of(&DomainEvent::ProjectDeleted {
+                project_id: Uuid::new_v4()
+            })
+            .is_none()
+        );
+    }
+}

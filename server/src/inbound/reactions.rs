@@ -310,7 +310,7 @@ impl Worker {
         AssertUnwindSafe(self.reaction.handle(event))
             .catch_unwind()
             .await
-            .map_err(|panic| ReactionError::Failed(panic_message(&panic)))??;
+            .map_err(|panic| ReactionError::Failed(panic_message(&*panic)))??;
         self.log.record_handled(name.as_str(), id, Utc::now()).await
     }
 }
@@ -335,7 +335,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
