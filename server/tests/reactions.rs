@@ -675,3 +675,110 @@ matrix!(
         assert_eq!(app.client().get("/api/v1/notifications").await.status, 401);
     }
 );
+
+// ---------------------------------------------------------------------------
+// A bus that fails
+// ---------------------------------------------------------------------------
+
+/// The in-process bus, refusing the first `joins` joins and failing the
+/// first `reads` reads, as a Redis that comes and goes would.
+struct Flaky {
+    bus: EventBus,
+    joins: Mutex<u32>,
+    reads: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl domain::events::EventSubscriber for Flaky {
+    async fn join(
+        &self,
+        group: ConsumerGroup,
+        consumer: &str,
+    ) -> Result<Box<dyn domain::events::GroupConsumer>, domain::events::BusError> {
+        {
+            let mut joins = self.joins.lock().unwrap();
+            if *joins > 0 {
+                *joins -= 1;
+                return Err(domain::events::BusError::Unavailable("down".into()));
+            }
+        }
+        let inner = self.bus.subscriber.join(group, consumer).await?;
+        Ok(Box::new(FlakyConsumer {
+            inner,
+            reads: self.reads.clone(),
+        }))
+    }
+
+    async fn follow(
+        &self,
+        scope: domain::events::FeedScope,
+        after: Option<i64>,
+    ) -> Result<Box<dyn domain::events::EventFeed>, domain::events::BusError> {
+        self.bus.subscriber.follow(scope, after).await
+    }
+}
+
+struct FlakyConsumer {
+    inner: Box<dyn domain::events::GroupConsumer>,
+    reads: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl domain::events::GroupConsumer for FlakyConsumer {
+    async fn next(
+        &mut self,
+        max: usize,
+    ) -> Result<Vec<domain::events::Delivery>, domain::events::BusError> {
+        {
+            let mut reads = self.reads.lock().unwrap();
+            if *reads > 0 {
+                *reads -= 1;
+                return Err(domain::events::BusError::Unavailable("lost".into()));
+            }
+        }
+        self.inner.next(max).await
+    }
+
+    async fn ack(
+        &mut self,
+        tags: &[domain::events::DeliveryTag],
+    ) -> Result<(), domain::events::BusError> {
+        self.inner.ack(tags).await
+    }
+}
+
+backends!(
+    bus_errors_make_the_consumer_rejoin_not_stop,
+    |url: String| async move {
+        let db = server::outbound::db::connect(&url).await.unwrap();
+        let bus = EventBus::in_process(settings());
+        let flaky = Arc::new(Flaky {
+            bus: bus.clone(),
+            joins: Mutex::new(2),
+            reads: Arc::new(Mutex::new(2)),
+        });
+        let probe = Arc::new(Probe::default());
+        let handle = spawn(
+            &probe.reactions("flaky"),
+            flaky.clone(),
+            Arc::new(SeaOrmReactionLog::new(db)),
+            ReactionSettings {
+                max_backoff: Duration::from_millis(200),
+                ..reaction_settings("flaky")
+            },
+        );
+        let event = task_deleted(Uuid::new_v4());
+        bus.publisher
+            .publish(&[stored(1, event.clone())])
+            .await
+            .unwrap();
+        probe.wait_for(event.id).await;
+        assert_eq!(*flaky.joins.lock().unwrap(), 0, "both refusals were met");
+        assert_eq!(*flaky.reads.lock().unwrap(), 0, "both failed reads too");
+        // Stopping is prompt even while the consumer waits on the bus.
+        tokio::time::timeout(Duration::from_secs(2), handle.stop())
+            .await
+            .unwrap();
+        assert_eq!(probe.calls(event.id), 1);
+    }
+);
