@@ -606,6 +606,15 @@ mod tests {
     }
 
     #[test]
+    fn instance_id_names_the_reactions_consumer() {
+        let c = cfg(&[("EXITON_INSTANCE_ID", " web-1 ")]).unwrap();
+        assert_eq!(c.instance_id, "web-1");
+        let c = cfg(&[("EXITON_INSTANCE_ID", "")]).unwrap();
+        let pid = std::process::id().to_string();
+        assert!(c.instance_id.ends_with(&pid), "{}", c.instance_id);
+    }
+
+    #[test]
     fn redis_url_selects_the_bus_and_is_redacted() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.redis_url, None, "in-process bus by default");

@@ -82,10 +82,14 @@ impl ReactionSettings {
     }
 }
 
-/// A consumer name for this process when none is configured: host and pid.
+/// A consumer name for this process when none is configured: host and pid,
+/// so instances on one host, or on hosts of different names, never share
+/// one (two consumers of one name would both replay its pending list).
 pub fn default_consumer_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "exiton".to_owned());
     format!("{host}-{}", std::process::id())
