@@ -48,7 +48,8 @@ mod from_domain {
     use domain::api_keys::ApiKeyError;
     use domain::budgets::BudgetError;
     use domain::projects::ProjectError;
-    use domain::sessions::{ConductorError, HistoryError, ReviewError};
+    use domain::reviews::ReviewError;
+    use domain::sessions::{ConductorError, HistoryError};
     use domain::tasks::TaskError;
 
     use super::AppError;

@@ -15,6 +15,7 @@ pub mod events;
 pub mod notifications;
 pub mod pagination;
 pub mod projects;
+pub mod reviews;
 pub mod sessions;
 pub mod tasks;
 pub mod validation;
@@ -38,6 +39,8 @@ pub struct Services {
     pub budgets: budgets::BudgetService,
     /// Runs the band on tasks.
     pub conductor: sessions::Conductor,
+    /// The human's reviews of the band's work.
+    pub reviews: reviews::ReviewService,
     /// A project's or task's sessions, for lists.
     pub history: sessions::HistoryService,
     /// Plays sessions in the background: every run goes through it.

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod band;
+pub mod store;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

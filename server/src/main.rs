@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     // reservations returned, once no run could still be alive; reviews past
     // their time expire.
     let conductor = services.conductor.clone();
+    let reviews = services.reviews.clone();
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -68,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 Err(e) => tracing::warn!(error = %e, "could not check for abandoned sessions"),
             }
             // Reviews nobody decided in time expire, whoever looks or not.
-            match conductor.expire_overdue(chrono::Utc::now()).await {
+            match reviews.expire_overdue(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reviews = n, "expired reviews nobody decided in time"),
                 Err(e) => tracing::warn!(error = %e, "could not expire overdue reviews"),

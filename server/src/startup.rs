@@ -35,8 +35,8 @@ use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
     SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmNotificationRepository,
-    SeaOrmProjectRepository, SeaOrmReactionLog, SeaOrmSessionHistory, SeaOrmSessionRepository,
-    SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
+    SeaOrmProjectRepository, SeaOrmReactionLog, SeaOrmReviewStore, SeaOrmSessionHistory,
+    SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::outbound::random::OsSecretGenerator;
@@ -89,6 +89,7 @@ pub fn services_with(
     let task_service = TaskService::new(projects, tasks);
     let conductor = Conductor {
         sessions: Arc::new(SeaOrmSessionRepository::new(db.clone())),
+        reviews: Arc::new(SeaOrmReviewStore::new(db.clone())),
         accounts: accounts.clone(),
         projects: project_service.clone(),
         tasks: task_service.clone(),
@@ -109,8 +110,10 @@ pub fn services_with(
     ));
     let reactions =
         domain::events::ReactionService::new(Arc::new(SeaOrmReactionLog::new(db.clone())));
+    let reviews = domain::reviews::ReviewService::new(conductor.clone());
     Ok(Services {
         history,
+        reviews,
         runner,
         api_keys,
         band,

@@ -653,13 +653,6 @@ impl domain::sessions::SessionRepository for FailingFinish {
         }
         self.0.commit(step).await
     }
-    async fn reviews(
-        &self,
-        owner_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
-        self.0.reviews(owner_id, session_id).await
-    }
     async fn find(
         &self,
         owner_id: Uuid,
@@ -672,47 +665,6 @@ impl domain::sessions::SessionRepository for FailingFinish {
         domain::sessions::SessionError,
     > {
         self.0.find(owner_id, id).await
-    }
-    async fn decide(
-        &self,
-        step: domain::sessions::DecisionStep<'_>,
-    ) -> Result<(), domain::sessions::SessionError> {
-        self.0.decide(step).await
-    }
-    async fn open_review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-        events: &[domain::events::EventEnvelope],
-    ) -> Result<bool, domain::sessions::SessionError> {
-        self.0.open_review(owner_id, review_id, events).await
-    }
-    async fn review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-    ) -> Result<Option<domain::sessions::ReviewRecord>, domain::sessions::SessionError> {
-        self.0.review(owner_id, review_id).await
-    }
-    async fn open_reviews(
-        &self,
-        owner_id: Uuid,
-    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
-        self.0.open_reviews(owner_id).await
-    }
-    async fn overdue_reviews(
-        &self,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<Vec<domain::sessions::ReviewRequest>, domain::sessions::SessionError> {
-        self.0.overdue_reviews(now).await
-    }
-    async fn interventions(
-        &self,
-        owner_id: Uuid,
-        filter: &domain::sessions::InterventionFilter,
-        limit: u64,
-    ) -> Result<Vec<domain::sessions::InterventionPoint>, domain::sessions::SessionError> {
-        self.0.interventions(owner_id, filter, limit).await
     }
     async fn unfinished(
         &self,

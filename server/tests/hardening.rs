@@ -17,7 +17,8 @@ use axum::http::{Method, StatusCode, header};
 use band_rig::*;
 use common::TestApp;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{Decision, SessionStatus};
+use domain::reviews::Decision;
+use domain::sessions::SessionStatus;
 use leptos::server_fn::ServerFn as _;
 use uuid::Uuid;
 
@@ -55,15 +56,11 @@ async fn gate(rig: &Rig, task: Uuid) -> (Uuid, Uuid, String) {
     let status = rig.conductor.run(started.job).await.unwrap();
     assert_eq!(status, SessionStatus::AwaitingReview);
     let review = rig
-        .conductor
+        .reviews
         .open_review_of(rig.user, started.session.id)
         .await
         .unwrap();
-    let detail = rig
-        .conductor
-        .open_review(rig.user, review.id)
-        .await
-        .unwrap();
+    let detail = rig.reviews.open_review(rig.user, review.id).await.unwrap();
     (started.session.id, review.id, detail.output_hash)
 }
 
@@ -91,7 +88,7 @@ backends!(
         // Reasons, comments and edits are user text too.
         let (rejected, review, hash) = gate(&rig, rejected_task).await;
         let reason = format!("{XSS} is not what I asked for");
-        rig.conductor
+        rig.reviews
             .decide(rig.user, review, Decision::Reject { reason }, Some(&hash))
             .await
             .unwrap();
@@ -100,7 +97,7 @@ backends!(
             outputs: BTreeMap::from([(AgentRole::Coder, XSS.to_owned())]),
             comment: Some(XSS.to_owned()),
         };
-        rig.conductor
+        rig.reviews
             .decide(rig.user, review, modify, Some(&hash))
             .await
             .unwrap();

@@ -14,10 +14,8 @@ use std::collections::BTreeMap;
 use band_rig::*;
 use chrono::Utc;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{
-    Decision, InterventionFilter, InterventionType, NextAction, ReviewError, ReviewKind,
-    ReviewStatus, SessionStatus,
-};
+use domain::reviews::{Decision, InterventionFilter, InterventionType, NextAction, ReviewError};
+use domain::sessions::{ReviewKind, ReviewStatus, SessionStatus};
 use domain::tasks::TaskStatus;
 use serde_json::json;
 use uuid::Uuid;
@@ -35,7 +33,7 @@ fn approve() -> Decision {
 }
 
 async fn open_review(rig: &Rig, session: Uuid) -> Uuid {
-    rig.conductor
+    rig.reviews
         .open_review_of(rig.user, session)
         .await
         .unwrap()
@@ -76,7 +74,7 @@ backends!(
         let gate = open_review(&rig, played.session.id).await;
 
         // Opening it moves it under review, once.
-        let detail = rig.conductor.open_review(rig.user, gate).await.unwrap();
+        let detail = rig.reviews.open_review(rig.user, gate).await.unwrap();
         assert_eq!(detail.review.status, ReviewStatus::UnderReview);
         assert_eq!(detail.review.kind, ReviewKind::Gate);
         let roles: Vec<AgentRole> = detail.outputs.iter().map(|o| o.role).collect();
@@ -86,11 +84,11 @@ backends!(
             "the gate shows the whole first round: {roles:?}"
         );
         assert!(!roles.contains(&AgentRole::Conductor));
-        let again = rig.conductor.open_review(rig.user, gate).await.unwrap();
+        let again = rig.reviews.open_review(rig.user, gate).await.unwrap();
         assert_eq!(again.output_hash, detail.output_hash);
 
         let decided = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), Some(&detail.output_hash))
             .await
             .unwrap();
@@ -129,12 +127,12 @@ backends!(
         assert_eq!(budget.used_this_month, charged);
 
         let last = reviews[1].id;
-        let final_detail = rig.conductor.review(rig.user, last).await.unwrap();
+        let final_detail = rig.reviews.review(rig.user, last).await.unwrap();
         assert_eq!(final_detail.outputs.len(), 1);
         assert_eq!(final_detail.outputs[0].role, AgentRole::Conductor);
         assert_eq!(task_status(&rig).await, TaskStatus::Todo);
         let done = rig
-            .conductor
+            .reviews
             .decide(rig.user, last, approve(), Some(&final_detail.output_hash))
             .await
             .unwrap();
@@ -175,7 +173,7 @@ backends!(
         let moved = common_events(&rig, "TaskMoved").await;
         assert_eq!(moved, 1);
         let (log, stats) = rig
-            .conductor
+            .reviews
             .interventions(rig.user, &InterventionFilter::default(), 50)
             .await
             .unwrap();
@@ -215,7 +213,7 @@ backends!(
             comment: Some("use the real verifier".into()),
         };
         let decided = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, modify.clone(), None)
             .await
             .unwrap();
@@ -234,10 +232,10 @@ backends!(
         );
         assert!(!synthesis.prompt.contains("todo!()"));
 
-        let detail = rig.conductor.review(rig.user, gate).await.unwrap();
+        let detail = rig.reviews.review(rig.user, gate).await.unwrap();
         assert_eq!(detail.decision.unwrap().decision, modify);
         let (log, _) = rig
-            .conductor
+            .reviews
             .interventions(
                 rig.user,
                 &InterventionFilter {
@@ -260,7 +258,7 @@ backends!(
             comment: None,
         };
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, final_review, wrong, None)
             .await
             .err()
@@ -276,7 +274,7 @@ backends!(
         let played = play(&rig).await;
         let gate = open_review(&rig, played.session.id).await;
         let e = rig
-            .conductor
+            .reviews
             .decide(
                 rig.user,
                 gate,
@@ -291,7 +289,7 @@ backends!(
 
         let reason = "it leaves the password unchecked";
         let decided = rig
-            .conductor
+            .reviews
             .decide(
                 rig.user,
                 gate,
@@ -313,7 +311,7 @@ backends!(
         assert!(session.failure.unwrap().contains(reason));
         assert_eq!(task_status(&rig).await, TaskStatus::Todo);
         let (log, stats) = rig
-            .conductor
+            .reviews
             .interventions(rig.user, &InterventionFilter::default(), 10)
             .await
             .unwrap();
@@ -324,7 +322,7 @@ backends!(
 
         // A different decision afterwards is refused; nothing changes.
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), None)
             .await
             .err()
@@ -345,7 +343,7 @@ backends!(
         let played = play(&rig).await;
         let gate = open_review(&rig, played.session.id).await;
         let hash = rig
-            .conductor
+            .reviews
             .review(rig.user, gate)
             .await
             .unwrap()
@@ -354,7 +352,7 @@ backends!(
         // Twelve tabs approve at once, two others reject.
         let mut tasks = Vec::new();
         for i in 0..14 {
-            let conductor = rig.conductor.clone();
+            let conductor = rig.reviews.clone();
             let (user, hash) = (rig.user, hash.clone());
             tasks.push(tokio::spawn(async move {
                 let decision = if i % 7 == 3 {
@@ -406,7 +404,7 @@ backends!(
             }
         };
         let replay = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, same, Some(&hash))
             .await
             .unwrap();
@@ -425,18 +423,18 @@ backends!(
         let played = play(&rig).await;
         let gate = open_review(&rig, played.session.id).await;
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), Some("0".repeat(64).as_str()))
             .await
             .err()
             .unwrap();
         assert!(matches!(e, ReviewError::Stale));
-        let detail = rig.conductor.review(rig.user, gate).await.unwrap();
+        let detail = rig.reviews.review(rig.user, gate).await.unwrap();
         assert!(detail.review.status.is_open());
         assert!(detail.decision.is_none());
         // Someone else's review does not exist for this user.
         let e = rig
-            .conductor
+            .reviews
             .decide(Uuid::new_v4(), gate, approve(), None)
             .await
             .err()
@@ -453,42 +451,36 @@ backends!(
         let played = play(&rig).await;
         let gate = open_review(&rig, played.session.id).await;
         let now = Utc::now();
-        assert_eq!(rig.conductor.expire_overdue(now).await.unwrap(), 0);
+        assert_eq!(rig.reviews.expire_overdue(now).await.unwrap(), 0);
         let later = now + chrono::Duration::minutes(6);
-        assert_eq!(rig.conductor.expire_overdue(later).await.unwrap(), 1);
-        assert_eq!(rig.conductor.expire_overdue(later).await.unwrap(), 0);
-        let detail = rig.conductor.review(rig.user, gate).await.unwrap();
+        assert_eq!(rig.reviews.expire_overdue(later).await.unwrap(), 1);
+        assert_eq!(rig.reviews.expire_overdue(later).await.unwrap(), 0);
+        let detail = rig.reviews.review(rig.user, gate).await.unwrap();
         assert_eq!(detail.review.status, ReviewStatus::Expired);
         assert_eq!(detail.session.status, SessionStatus::Failed);
         assert!(detail.session.failure.unwrap().contains("expired"));
         assert_eq!(common_events(&rig, "ReviewExpired").await, 1);
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), None)
             .await
             .err()
             .unwrap();
         assert!(matches!(e, ReviewError::Expired));
-        assert!(
-            rig.conductor
-                .open_reviews(rig.user)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(rig.reviews.open_reviews(rig.user).await.unwrap().is_empty());
 
         // A review already past its time expires when someone decides.
         rig.conductor.settings.review_ttl = chrono::Duration::zero();
         let second = play(&rig).await;
         let review = open_review(&rig, second.session.id).await;
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, review, approve(), None)
             .await
             .err()
             .unwrap();
         assert!(matches!(e, ReviewError::Expired));
-        let detail = rig.conductor.review(rig.user, review).await.unwrap();
+        let detail = rig.reviews.review(rig.user, review).await.unwrap();
         assert_eq!(detail.review.status, ReviewStatus::Expired);
     }
 );
@@ -500,7 +492,7 @@ backends!(
         let played = play(&rig).await;
         let gate = open_review(&rig, played.session.id).await;
         let decided = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), None)
             .await
             .unwrap();
@@ -514,7 +506,7 @@ backends!(
         assert_eq!(rig.conductor.fail_abandoned(now).await.unwrap(), 0);
         // A retry of the decision does not set a second synthesis going.
         let retry = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), None)
             .await
             .unwrap();
@@ -552,18 +544,18 @@ backends!(
             .await
             .unwrap();
         let e = rig
-            .conductor
+            .reviews
             .decide(rig.user, gate, approve(), None)
             .await
             .err()
             .unwrap();
         assert!(matches!(e, ReviewError::Budget(_)), "{e:?}");
-        let detail = rig.conductor.review(rig.user, gate).await.unwrap();
+        let detail = rig.reviews.review(rig.user, gate).await.unwrap();
         assert!(detail.review.status.is_open());
         assert_eq!(detail.session.status, SessionStatus::AwaitingReview);
         assert_eq!(count(&rig, "human_reviews").await, 0);
         // Rejecting costs nothing and still works.
-        rig.conductor
+        rig.reviews
             .decide(
                 rig.user,
                 gate,

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use band_rig::*;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{AgentState, ConductorError, Decision, SessionRunner as _, SessionStatus};
+use domain::reviews::Decision;
+use domain::sessions::{AgentState, ConductorError, SessionRunner as _, SessionStatus};
 use server::runner::TokioRunner;
 
 /// The coder answers; everyone else hangs until cut.
@@ -165,9 +166,9 @@ backends!(
         let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
         assert_eq!(budget.reserved_tokens, 0);
         assert_eq!(budget.used_this_month, 0);
-        // The orphaned job, if it ever ran, finds its steps refused and
-        // leaves the ledger as it is.
-        let _ = rig.conductor.run(started.job).await;
+        // The orphaned job, if it ever ran (on another instance), finds its
+        // steps refused; what its calls spent is still charged.
+        assert!(rig.conductor.run(started.job).await.is_err());
         let (session, _, _) = rig
             .conductor
             .session(rig.user, started.session.id)
@@ -176,6 +177,7 @@ backends!(
         assert_eq!(session.status, SessionStatus::Cancelled);
         let budget = rig.app.services.budgets.current(rig.user).await.unwrap();
         assert_eq!(budget.reserved_tokens, 0);
+        assert!(budget.used_this_month > 0, "the calls made are paid for");
     }
 );
 
@@ -235,7 +237,7 @@ backends!(
 
         let review = played.reviews[0].id;
         let reason = "Store the session in an HttpOnly cookie, never in local storage.";
-        rig.conductor
+        rig.reviews
             .decide(
                 rig.user,
                 review,

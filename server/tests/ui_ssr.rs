@@ -90,7 +90,8 @@ backends!(
     |url: String| async move {
         use band_rig::{Scripted, Step, good_answer};
         use domain::band::{AgentRole, ProviderKind};
-        use domain::sessions::{Decision, ReviewStatus, SessionStatus};
+        use domain::reviews::Decision;
+        use domain::sessions::{ReviewStatus, SessionStatus};
 
         // The coder's answer carries markup and a critical operation: the gate
         // stops the band on it, and the review page must show it as text.
@@ -154,7 +155,7 @@ backends!(
         assert!(page.text.contains("&lt;/textarea&gt;&lt;script&gt;"));
         // Loading the page changed nothing (a GET); the forms carry the
         // hash of exactly what was shown.
-        let detail = rig.conductor.review(rig.user, review).await.unwrap();
+        let detail = rig.reviews.review(rig.user, review).await.unwrap();
         assert_eq!(detail.review.status, ReviewStatus::PendingReview);
         assert!(page.text.contains(&detail.output_hash));
         // The live page takes it under review with a POST.
@@ -166,7 +167,7 @@ backends!(
             .unwrap();
         let started = c.send(start).await;
         assert_eq!(started.status, StatusCode::OK, "{}", started.text);
-        let detail = rig.conductor.review(rig.user, review).await.unwrap();
+        let detail = rig.reviews.review(rig.user, review).await.unwrap();
         assert_eq!(detail.review.status, ReviewStatus::UnderReview);
         // Other users cannot.
         let mut other = rig.app.client();
@@ -179,7 +180,7 @@ backends!(
             .unwrap();
         assert!(other.send(nosy).await.status.is_client_error());
 
-        rig.conductor
+        rig.reviews
             .decide(
                 rig.user,
                 review,

@@ -14,9 +14,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
+use domain::reviews::{ApprovalRate, Decision, HumanDecision, InterventionType};
 use domain::sessions::{
-    AgentInvocation, ApprovalRate, Decision, DiffLine, HumanDecision, InterventionType, LineChange,
-    ReviewKind, ReviewRequest, ReviewStatus, line_diff,
+    AgentInvocation, DiffLine, LineChange, ReviewKind, ReviewRequest, ReviewStatus, line_diff,
 };
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
@@ -360,7 +360,7 @@ fn Bound(review_id: Uuid, hash: String, decision: &'static str) -> impl IntoView
 /// The output to propose for editing: one the safety check flagged, else
 /// the least confident, else the first.
 fn main_output(outputs: &[AgentInvocation]) -> usize {
-    domain::sessions::main_output(outputs).unwrap_or(0)
+    domain::reviews::main_output(outputs).unwrap_or(0)
 }
 
 const SUBMIT_KEYS: &str = "Control+Enter Meta+Enter";

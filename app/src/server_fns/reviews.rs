@@ -5,10 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{
-    AgentInvocation, AiSession, DiffLine, HumanDecision, InterventionStats, InterventionType,
-    ReviewKind, ReviewRequest,
-};
+use domain::reviews::{HumanDecision, InterventionStats, InterventionType};
+use domain::sessions::{AgentInvocation, AiSession, DiffLine, ReviewKind, ReviewRequest};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -132,7 +130,7 @@ pub async fn list_reviews() -> Result<Vec<ReviewItem>, AppError> {
     let services = ctx::services()?;
     let user = ctx::user_id().await?;
     let reviews = services
-        .conductor
+        .reviews
         .open_reviews(user)
         .await
         .map_err(ctx::fail)?;
@@ -174,7 +172,7 @@ pub async fn list_reviews() -> Result<Vec<ReviewItem>, AppError> {
 #[server]
 pub async fn open_review_count() -> Result<usize, AppError> {
     let reviews = ctx::services()?
-        .conductor
+        .reviews
         .open_reviews(ctx::user_id().await?)
         .await
         .map_err(ctx::fail)?;
@@ -187,7 +185,7 @@ pub async fn open_review_count() -> Result<usize, AppError> {
 pub async fn start_review(id: Uuid) -> Result<domain::sessions::ReviewStatus, AppError> {
     let user = ctx::user_id().await?;
     ctx::services()?
-        .conductor
+        .reviews
         .open_review(user, id)
         .await
         .map(|d| d.review.status)
@@ -199,14 +197,11 @@ pub async fn start_review(id: Uuid) -> Result<domain::sessions::ReviewStatus, Ap
 /// browser, so a prefetch, a crawler or a reload never does.
 #[server]
 pub async fn open_review_page(id: Uuid) -> Result<OpenedReview, AppError> {
-    use domain::sessions::{Decision, line_diff};
+    use domain::reviews::Decision;
+    use domain::sessions::line_diff;
     let services = ctx::services()?;
     let user = ctx::user_id().await?;
-    let d = services
-        .conductor
-        .review(user, id)
-        .await
-        .map_err(ctx::fail)?;
+    let d = services.reviews.review(user, id).await.map_err(ctx::fail)?;
     let diffs = match d.decision.as_ref().map(|x| &x.decision) {
         Some(Decision::Modify { outputs, .. }) => outputs
             .iter()
@@ -257,7 +252,7 @@ pub async fn decide_review(
     reason: Option<String>,
 ) -> Result<Uuid, AppError> {
     use domain::InvalidField;
-    use domain::sessions::Decision;
+    use domain::reviews::Decision;
     let decision = match decision.as_str() {
         "approve" => Decision::Approve { comment },
         "modify" => {
@@ -287,7 +282,7 @@ pub async fn decide_review(
     let user = ctx::user_id().await?;
     let services = ctx::services()?;
     let decided = services
-        .conductor
+        .reviews
         .decide(user, review_id, decision, Some(&output_hash))
         .await
         .map_err(ctx::fail)?;
@@ -307,7 +302,7 @@ pub async fn list_interventions(
     kind: Option<String>,
 ) -> Result<Interventions, AppError> {
     use domain::InvalidField;
-    use domain::sessions::InterventionFilter;
+    use domain::reviews::InterventionFilter;
     let agent = match agent.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(a) => Some(ProviderKind::parse(a).ok_or_else(|| {
@@ -329,7 +324,7 @@ pub async fn list_interventions(
     let services = ctx::services()?;
     let user = ctx::user_id().await?;
     let (points, stats) = services
-        .conductor
+        .reviews
         .interventions(
             user,
             &InterventionFilter {

@@ -5,21 +5,25 @@
 
 pub mod concurrency;
 mod conductor;
+#[cfg(test)]
+mod conductor_tests;
+mod continuation;
 mod error;
 pub mod gate;
 mod history;
+mod lifecycle;
 mod line_diff;
 mod live;
 mod model;
 mod plan;
+mod play;
 mod ports;
 pub mod prompts;
-mod review;
 mod runner;
 mod scoring;
-mod workflow;
 
 pub use crate::band::Attempt;
+pub(crate) use conductor::session_event;
 pub use conductor::{Conductor, ConductorError, ConductorSettings, SessionJob, Started};
 pub use error::SessionError;
 pub use gate::{Assessment, GateDecision, ReviewReason};
@@ -29,16 +33,10 @@ pub use live::LiveTap;
 pub use model::{
     AgentInvocation, AiSession, Intent, IntentAction, InvocationRecord, Lineup, SessionStatus,
 };
-pub use ports::{DecisionStep, ReviewRecord, SessionRepository, SessionStep, StatusMove};
-pub use review::{
-    Decision, HumanDecision, InterventionContext, InterventionFilter, InterventionPoint,
-    InterventionType, ReviewKind, ReviewRequest, ReviewStatus, SuggestedOutput, output_hash,
-    output_role,
-};
+pub use ports::{SessionRepository, SessionStep, StatusMove};
+// The review model, where sessions meet it: a session's steps create
+// review requests.
+pub use crate::reviews::{ReviewKind, ReviewRequest, ReviewStatus};
 pub use runner::{
     AgentProgress, AgentState, CANCEL_WAIT, Halt, LiveRun, RunControl, SessionRunner,
-};
-pub use workflow::{
-    ApprovalRate, Decided, InterventionStats, NextAction, ReviewDetail, ReviewError,
-    intervention_stats, main_output,
 };

@@ -1,16 +1,14 @@
-//! Storage port for sessions and their invocations. Writes carry their
-//! events, appended in the same transaction.
+//! Storage port for sessions and their invocations (reviews have their
+//! own, `reviews::ReviewStore`). Writes carry their events, appended in
+//! the same transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{
-    AgentInvocation, AiSession, HumanDecision, InterventionFilter, InterventionPoint,
-    ReviewRequest, ReviewStatus, SessionError, SessionStatus,
-};
-use crate::budgets::Reservation;
+use super::{AgentInvocation, AiSession, SessionError, SessionStatus};
 use crate::events::EventEnvelope;
+use crate::reviews::ReviewRequest;
 
 /// A conditional status change: only applied if the session is still `from`.
 #[derive(Debug, Clone, Copy)]
@@ -56,33 +54,6 @@ impl<'a> SessionStep<'a> {
         }
     }
 }
-
-/// A human decision (or an expiry) and all its effects, written in **one
-/// transaction** that starts with a conditional move of the review out of
-/// its open states: of two racing decisions — a double click, two tabs, a
-/// retry — exactly one writes anything.
-#[derive(Debug, Clone, Copy)]
-pub struct DecisionStep<'a> {
-    pub review_id: Uuid,
-    pub session_id: Uuid,
-    /// `approved`, `rejected`, `modified` or `expired`.
-    pub to: ReviewStatus,
-    /// The stored decision (none for an expiry).
-    pub decision: Option<&'a HumanDecision>,
-    pub intervention: Option<&'a InterventionPoint>,
-    pub status: StatusMove<'a>,
-    /// Reserve these tokens for what the approval sets going (the
-    /// synthesis), as the session's new reservation. Refused → nothing is
-    /// written.
-    pub reserve: Option<&'a Reservation>,
-    /// Move this task to `done` (the session delivered its result).
-    pub complete_task: Option<Uuid>,
-    pub at: DateTime<Utc>,
-    pub events: &'a [EventEnvelope],
-}
-
-/// A review request with its decision, if taken.
-pub type ReviewRecord = (ReviewRequest, Option<HumanDecision>);
 
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
@@ -146,17 +117,6 @@ pub trait SessionRepository: Send + Sync {
         .await
     }
 
-    /// The review requests of a session (oldest first), if it belongs to
-    /// `owner_id`.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn reviews(
-        &self,
-        owner_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<Vec<ReviewRequest>, SessionError>;
-
     /// The session with its invocations (oldest first), if it belongs to
     /// `owner_id`.
     ///
@@ -167,59 +127,6 @@ pub trait SessionRepository: Send + Sync {
         owner_id: Uuid,
         id: Uuid,
     ) -> Result<Option<(AiSession, Vec<AgentInvocation>)>, SessionError>;
-
-    /// Applies a decision atomically.
-    ///
-    /// # Errors
-    /// `ReviewClosed` when the review is no longer open, `Conflict` when
-    /// the session moved, `BudgetRefused` when `reserve` does not fit (in
-    /// each case nothing is written); `NotFound`; `Unexpected`.
-    async fn decide(&self, step: DecisionStep<'_>) -> Result<(), SessionError>;
-
-    /// Marks a pending review `under_review`; answers whether it moved.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn open_review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-        events: &[EventEnvelope],
-    ) -> Result<bool, SessionError>;
-
-    /// One review request with its decision, if it belongs to `owner_id`.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-    ) -> Result<Option<ReviewRecord>, SessionError>;
-
-    /// The owner's open reviews, oldest first.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn open_reviews(&self, owner_id: Uuid) -> Result<Vec<ReviewRequest>, SessionError>;
-
-    /// Every user's open reviews that expired before `now`.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn overdue_reviews(&self, now: DateTime<Utc>)
-    -> Result<Vec<ReviewRequest>, SessionError>;
-
-    /// The owner's logged interventions, newest first, at most `limit`.
-    ///
-    /// # Errors
-    /// `Unexpected` on storage failure.
-    async fn interventions(
-        &self,
-        owner_id: Uuid,
-        filter: &InterventionFilter,
-        limit: u64,
-    ) -> Result<Vec<InterventionPoint>, SessionError>;
 
     /// Sessions left non-terminal (e.g. by a restart), oldest first.
     ///

@@ -17,12 +17,13 @@ use domain::band::{
     Provenance, ProviderError, ProviderKind, RateLimitStatus, Resilience, RetryPolicy, Sleeper,
     StopReason, TokenUsage,
 };
+use domain::reviews::ReviewService;
 use domain::sessions::{
     AgentInvocation, AiSession, Conductor, ConductorSettings, Intent, IntentAction, ReviewRequest,
     SessionStatus,
 };
 use server::outbound::ai::TokioSleeper;
-use server::outbound::db::{SeaOrmSessionRepository, read_events};
+use server::outbound::db::{SeaOrmReviewStore, SeaOrmSessionRepository, read_events};
 use uuid::Uuid;
 
 pub const CODER_OK: &str = "```rust src/login.rs\npub fn login(email: &str) -> bool { !email.is_empty() }\n```\nConfidence: 1.0";
@@ -212,6 +213,8 @@ pub struct Rig {
     /// Signed in as `user`.
     pub client: Client,
     pub conductor: Conductor,
+    /// The review workflow over the same conductor.
+    pub reviews: ReviewService,
     pub user: Uuid,
     pub task: Uuid,
 }
@@ -245,6 +248,7 @@ pub async fn rig(url: &str, providers: Vec<Arc<Scripted>>) -> Rig {
     let s = &app.services;
     let conductor = Conductor {
         sessions: Arc::new(SeaOrmSessionRepository::new(app.db.clone())),
+        reviews: Arc::new(SeaOrmReviewStore::new(app.db.clone())),
         accounts: s.accounts.clone(),
         projects: s.projects.clone(),
         tasks: s.tasks.clone(),
@@ -260,6 +264,7 @@ pub async fn rig(url: &str, providers: Vec<Arc<Scripted>>) -> Rig {
     Rig {
         user: Uuid::parse_str(user["id"].as_str().unwrap()).unwrap(),
         task: Uuid::parse_str(task["id"].as_str().unwrap()).unwrap(),
+        reviews: ReviewService::new(conductor.clone()),
         conductor,
         client: c,
         app,

@@ -13,7 +13,8 @@ use domain::budgets::BudgetError;
 use domain::events::ReactionError;
 use domain::notifications::NotificationError;
 use domain::projects::ProjectError;
-use domain::sessions::{ConductorError, HistoryError, ReviewError};
+use domain::reviews::ReviewError;
+use domain::sessions::{ConductorError, HistoryError};
 use domain::tasks::TaskError;
 use serde::Serialize;
 

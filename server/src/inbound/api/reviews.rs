@@ -14,11 +14,11 @@ use axum::Json;
 use axum::extract::State;
 use domain::InvalidField;
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{
-    AgentInvocation, AiSession, Decided, Decision, HumanDecision, InterventionFilter,
-    InterventionPoint, InterventionStats, InterventionType, NextAction, ReviewRequest,
-    ReviewStatus, output_role,
+use domain::reviews::{
+    Decided, Decision, HumanDecision, InterventionFilter, InterventionPoint, InterventionStats,
+    InterventionType, NextAction, output_role,
 };
+use domain::sessions::{AgentInvocation, AiSession, ReviewRequest, ReviewStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -142,7 +142,7 @@ pub async fn pending(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<ReviewList>, ApiError> {
-    let reviews = state.services.conductor.open_reviews(user).await?;
+    let reviews = state.services.reviews.open_reviews(user).await?;
     Ok(Json(ReviewList { reviews }))
 }
 
@@ -151,7 +151,7 @@ pub async fn show(
     AuthUser(user): AuthUser,
     IdPath(id): IdPath,
 ) -> Result<Json<ReviewView>, ApiError> {
-    let d = state.services.conductor.review(user, id).await?;
+    let d = state.services.reviews.review(user, id).await?;
     Ok(Json(ReviewView {
         review: d.review,
         decision: d.decision,
@@ -200,7 +200,7 @@ async fn by_role(
     if list.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let detail = state.services.conductor.review(user, review).await?;
+    let detail = state.services.reviews.review(user, review).await?;
     let shown: Vec<(AgentRole, ProviderKind)> =
         detail.outputs.iter().map(|o| (o.role, o.agent)).collect();
     let mut outputs = BTreeMap::new();
@@ -252,11 +252,7 @@ pub async fn approve_session(
     IdPath(session): IdPath,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let review = state
-        .services
-        .conductor
-        .open_review_of(user, session)
-        .await?;
+    let review = state.services.reviews.open_review_of(user, session).await?;
     let (decision, hash) = approval(&state, user, review.id, body).await?;
     decide(&state, user, review.id, decision, hash).await
 }
@@ -267,11 +263,7 @@ pub async fn reject_session(
     IdPath(session): IdPath,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let review = state
-        .services
-        .conductor
-        .open_review_of(user, session)
-        .await?;
+    let review = state.services.reviews.open_review_of(user, session).await?;
     let (decision, hash) = rejection(body);
     decide(&state, user, review.id, decision, hash).await
 }
@@ -285,7 +277,6 @@ async fn decide(
     decision: Decision,
     hash: Option<String>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let conductor = state.services.conductor.clone();
     let Decided {
         review_id,
         session_id,
@@ -293,7 +284,9 @@ async fn decide(
         next_action,
         replayed,
         job,
-    } = conductor
+    } = state
+        .services
+        .reviews
         .decide(user, review, decision, hash.as_deref())
         .await?;
     if let Some(job) = job {
@@ -327,7 +320,7 @@ pub async fn interventions(
     }
     let (interventions, stats) = state
         .services
-        .conductor
+        .reviews
         .interventions(user, &filter, limit)
         .await?;
     Ok(Json(InterventionList {

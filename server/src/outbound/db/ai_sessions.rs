@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
 use domain::events::EventEnvelope;
 use domain::sessions::{
-    AgentInvocation, AiSession, DecisionStep, Intent, InterventionFilter, InterventionPoint,
-    ReviewRecord, ReviewRequest, SessionError, SessionRepository, SessionStatus, SessionStep,
+    AgentInvocation, AiSession, Intent, SessionError, SessionRepository, SessionStatus, SessionStep,
 };
-use entity::{agent_invocations as invocations, ai_sessions as sessions, review_requests};
+use entity::{agent_invocations as invocations, ai_sessions as sessions};
 use futures_util::future::join;
 use sea_orm::sea_query::extension::postgres::PgExpr as _;
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, UpdateStatement};
@@ -27,7 +26,7 @@ use uuid::Uuid;
 use super::batch::Batch;
 use super::budgets::push_settlement;
 use super::events::{apply_with_events, event_projects, notify_committed, push_events};
-use super::reviews::{self, review_row, review_to_domain};
+use super::reviews::review_row;
 use super::writer::Writer;
 use super::{CorruptColumn, boxed, from_db_time, to_db_time};
 
@@ -477,24 +476,6 @@ impl SessionRepository for SeaOrmSessionRepository {
         Ok(())
     }
 
-    async fn reviews(
-        &self,
-        owner_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<Vec<ReviewRequest>, SessionError> {
-        review_requests::Entity::find()
-            .filter(review_requests::Column::SessionId.eq(session_id))
-            .filter(review_requests::Column::UserId.eq(owner_id))
-            .order_by_asc(review_requests::Column::CreatedAt)
-            .order_by_asc(review_requests::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(review_to_domain)
-            .collect()
-    }
-
     async fn find(
         &self,
         owner_id: Uuid,
@@ -519,47 +500,6 @@ impl SessionRepository for SeaOrmSessionRepository {
             .map(invocation_to_domain)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some((session_to_domain(row)?, calls)))
-    }
-
-    async fn decide(&self, step: DecisionStep<'_>) -> Result<(), SessionError> {
-        reviews::decide(&self.db, step).await
-    }
-
-    async fn open_review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-        events: &[EventEnvelope],
-    ) -> Result<bool, SessionError> {
-        reviews::open_review(&self.db, owner_id, review_id, events).await
-    }
-
-    async fn review(
-        &self,
-        owner_id: Uuid,
-        review_id: Uuid,
-    ) -> Result<Option<ReviewRecord>, SessionError> {
-        reviews::review(&self.db, owner_id, review_id).await
-    }
-
-    async fn open_reviews(&self, owner_id: Uuid) -> Result<Vec<ReviewRequest>, SessionError> {
-        reviews::open_reviews(&self.db, owner_id).await
-    }
-
-    async fn overdue_reviews(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReviewRequest>, SessionError> {
-        reviews::overdue_reviews(&self.db, now).await
-    }
-
-    async fn interventions(
-        &self,
-        owner_id: Uuid,
-        filter: &InterventionFilter,
-        limit: u64,
-    ) -> Result<Vec<InterventionPoint>, SessionError> {
-        reviews::interventions(&self.db, owner_id, filter, limit).await
     }
 
     async fn unfinished(&self) -> Result<Vec<AiSession>, SessionError> {

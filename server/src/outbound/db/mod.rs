@@ -30,6 +30,7 @@ pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
 pub use notifications::SeaOrmNotificationRepository;
 pub use projects::SeaOrmProjectRepository;
 pub use reaction_log::SeaOrmReactionLog;
+pub use reviews::SeaOrmReviewStore;
 pub use session_history::SeaOrmSessionHistory;
 pub use sessions::SeaOrmSessionStore;
 pub use tasks::SeaOrmTaskRepository;

@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::band::{AgentRole, ProviderKind};
-use domain::sessions::{
+use domain::events::EventEnvelope;
+use domain::reviews::{
     Decision, DecisionStep, HumanDecision, InterventionFilter, InterventionPoint, InterventionType,
-    ReviewKind, ReviewReason, ReviewRequest, ReviewStatus, SessionError,
+    ReviewKind, ReviewRecord, ReviewRequest, ReviewStatus, ReviewStore,
 };
+use domain::sessions::{ReviewReason, SessionError};
 use domain::tasks::TaskStatus;
 use entity::{human_intervention_points as interventions, human_reviews, review_requests, tasks};
 use sea_orm::sea_query::Expr;
@@ -189,6 +192,80 @@ const MISSED_BUDGET: u8 = 3;
 
 /// Applies a decision and its effects in one transaction (see the module
 /// doc).
+/// Review requests, decisions and interventions in the database.
+#[derive(Debug, Clone)]
+pub struct SeaOrmReviewStore {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmReviewStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl ReviewStore for SeaOrmReviewStore {
+    async fn reviews(
+        &self,
+        owner_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Vec<ReviewRequest>, SessionError> {
+        review_requests::Entity::find()
+            .filter(review_requests::Column::SessionId.eq(session_id))
+            .filter(review_requests::Column::UserId.eq(owner_id))
+            .order_by_asc(review_requests::Column::CreatedAt)
+            .order_by_asc(review_requests::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(review_to_domain)
+            .collect()
+    }
+
+    async fn decide(&self, step: DecisionStep<'_>) -> Result<(), SessionError> {
+        decide(&self.db, step).await
+    }
+
+    async fn open_review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+        events: &[EventEnvelope],
+    ) -> Result<bool, SessionError> {
+        open_review(&self.db, owner_id, review_id, events).await
+    }
+
+    async fn review(
+        &self,
+        owner_id: Uuid,
+        review_id: Uuid,
+    ) -> Result<Option<ReviewRecord>, SessionError> {
+        review(&self.db, owner_id, review_id).await
+    }
+
+    async fn open_reviews(&self, owner_id: Uuid) -> Result<Vec<ReviewRequest>, SessionError> {
+        open_reviews(&self.db, owner_id).await
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReviewRequest>, SessionError> {
+        overdue_reviews(&self.db, now).await
+    }
+
+    async fn interventions(
+        &self,
+        owner_id: Uuid,
+        filter: &InterventionFilter,
+        limit: u64,
+    ) -> Result<Vec<InterventionPoint>, SessionError> {
+        interventions(&self.db, owner_id, filter, limit).await
+    }
+}
+
 pub(super) async fn decide(
     db: &DatabaseConnection,
     step: DecisionStep<'_>,

@@ -19,88 +19,26 @@
 //! Every decision logs an intervention point (spec §5.2) for learning.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::conductor::{JobContext, SessionJob, session_event};
-use super::plan::TokenPlan;
-use super::prompts::{self, PromptContext};
-use super::runner::RunControl;
 use super::{
-    AgentInvocation, AiSession, Conductor, ConductorError, Decision, DecisionStep, HumanDecision,
-    InterventionContext, InterventionFilter, InterventionPoint, InterventionType, Lineup,
-    ReviewKind, ReviewRequest, ReviewStatus, SessionError, SessionStatus, StatusMove,
+    Decision, DecisionStep, HumanDecision, InterventionContext, InterventionFilter,
+    InterventionPoint, InterventionType, ReviewError, ReviewKind, ReviewRequest, ReviewStatus,
     SuggestedOutput, output_hash,
 };
-use crate::band::{AgentRole, ProviderKind};
-use crate::budgets::{BudgetError, Reservation};
+use super::{InterventionStats, intervention_stats};
+use crate::InvalidField;
+use crate::band::AgentRole;
+use crate::budgets::BudgetError;
 use crate::events::DomainEvent;
+use crate::sessions::{
+    AgentInvocation, AiSession, Conductor, SessionError, SessionJob, SessionStatus, StatusMove,
+    session_event,
+};
 use crate::tasks::TaskStatus;
-use crate::{BoxError, InvalidField};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    #[error(transparent)]
-    InvalidField(#[from] InvalidField),
-    /// Absent, or someone else's.
-    #[error("review not found")]
-    NotFound,
-    /// The decision names outputs other than the ones the review shows.
-    #[error("the review's outputs are not the ones you saw; reload it and decide again")]
-    Stale,
-    /// Decided otherwise first (another tab, another client).
-    #[error("the review is already {}", .status.as_str())]
-    AlreadyDecided { status: ReviewStatus },
-    #[error("the review expired before a decision was taken")]
-    Expired,
-    /// The session left `awaiting_review` by another path.
-    #[error("the session is {} now; nothing was changed", .actual.as_str())]
-    SessionMoved { actual: SessionStatus },
-    /// Playing on needs tokens the month no longer has.
-    #[error(transparent)]
-    Budget(BudgetError),
-    /// Playing on needs a provider that is no longer configured.
-    #[error("no AI provider is configured: set {0}")]
-    NoProvider(String),
-    #[error("unexpected review error")]
-    Unexpected(#[source] BoxError),
-}
-
-impl From<SessionError> for ReviewError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::InvalidField(f) => Self::InvalidField(f),
-            SessionError::NotFound => Self::NotFound,
-            SessionError::ReviewClosed { actual } => Self::AlreadyDecided { status: actual },
-            SessionError::Conflict { actual } => Self::SessionMoved { actual },
-            other => Self::Unexpected(Box::new(other)),
-        }
-    }
-}
-
-impl From<ConductorError> for ReviewError {
-    fn from(e: ConductorError) -> Self {
-        match e {
-            ConductorError::InvalidField(f) => Self::InvalidField(f),
-            // The task went away under the session: the review cannot go on.
-            ConductorError::TaskNotFound | ConductorError::SessionNotFound => Self::NotFound,
-            ConductorError::NoProvider(s) => Self::NoProvider(s),
-            // A continuation binds no lineup, so this cannot arise from one;
-            // mapped for completeness.
-            e @ ConductorError::ProviderNotConfigured { .. } => Self::NoProvider(e.to_string()),
-            ConductorError::Budget(b) => Self::Budget(b),
-            ConductorError::NotRunning { status } | ConductorError::NotRetryable { status } => {
-                Self::SessionMoved { actual: status }
-            }
-            // A continuation is not a new start; mapped for completeness.
-            e @ ConductorError::TooManySessions { .. } => Self::Unexpected(Box::new(e)),
-            ConductorError::Unexpected(e) => Self::Unexpected(e),
-        }
-    }
-}
 
 /// A review as the reviewer sees it.
 #[derive(Debug, Clone)]
@@ -149,91 +87,6 @@ pub struct Decided {
     /// For an approval at the gate: the synthesis to run (in the
     /// background, with [`Conductor::run`]). `None` for a replay.
     pub job: Option<SessionJob>,
-}
-
-/// Approval rate of one group of interventions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApprovalRate {
-    pub label: String,
-    pub total: usize,
-    pub approved: usize,
-    pub modified: usize,
-    pub rejected: usize,
-}
-
-impl ApprovalRate {
-    fn new(label: impl Into<String>) -> Self {
-        Self {
-            label: label.into(),
-            total: 0,
-            approved: 0,
-            modified: 0,
-            rejected: 0,
-        }
-    }
-
-    fn count(&mut self, kind: InterventionType) {
-        self.total += 1;
-        match kind {
-            InterventionType::Approval => self.approved += 1,
-            InterventionType::Modification => self.modified += 1,
-            InterventionType::Rejection => self.rejected += 1,
-        }
-    }
-
-    /// Approved as shown, out of all decisions (0 when there are none).
-    pub fn rate(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.approved as f64 / self.total as f64
-        }
-    }
-}
-
-/// The interventions view's aggregates: how often the human approved each
-/// agent's work as it was, per agent and per confidence band.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InterventionStats {
-    pub per_agent: Vec<ApprovalRate>,
-    pub per_band: Vec<ApprovalRate>,
-}
-
-/// Confidence bands, by lower edge: the gate's default threshold (0.85)
-/// is one of the edges, so "the band was sure but the human disagreed"
-/// stands out.
-const BANDS: [(f64, &str); 4] = [
-    (0.85, "0.85–1.00"),
-    (0.70, "0.70–0.85"),
-    (0.50, "0.50–0.70"),
-    (0.0, "0.00–0.50"),
-];
-
-/// Aggregates interventions per agent (in `ProviderKind` order) and per
-/// confidence band (highest first); empty groups are left out.
-pub fn intervention_stats(points: &[InterventionPoint]) -> InterventionStats {
-    let mut per_agent: BTreeMap<usize, ApprovalRate> = BTreeMap::new();
-    let mut per_band: Vec<ApprovalRate> =
-        BANDS.iter().map(|(_, l)| ApprovalRate::new(*l)).collect();
-    for p in points {
-        let index = ProviderKind::ALL
-            .iter()
-            .position(|k| *k == p.agent)
-            .unwrap_or(usize::MAX);
-        per_agent
-            .entry(index)
-            .or_insert_with(|| ApprovalRate::new(p.agent.as_str()))
-            .count(p.kind);
-        let band = BANDS
-            .iter()
-            .position(|(edge, _)| p.confidence >= *edge)
-            .unwrap_or(BANDS.len() - 1);
-        per_band[band].count(p.kind);
-    }
-    InterventionStats {
-        per_agent: per_agent.into_values().collect(),
-        per_band: per_band.into_iter().filter(|b| b.total > 0).collect(),
-    }
 }
 
 /// The outputs a review shows: for final approval, the latest synthesis
@@ -285,13 +138,25 @@ pub fn main_output(outputs: &[AgentInvocation]) -> Option<usize> {
         })
 }
 
-impl Conductor {
+/// The review use cases (spec §5.3), over the conductor's stores: it
+/// reads sessions and reviews, writes decisions, and hands an approval at
+/// the gate back to the conductor as the synthesis to play. Cheap to clone.
+#[derive(Clone)]
+pub struct ReviewService {
+    pub conductor: Conductor,
+}
+
+impl ReviewService {
+    pub fn new(conductor: Conductor) -> Self {
+        Self { conductor }
+    }
+
     /// The user's open reviews, oldest first.
     ///
     /// # Errors
     /// `Unexpected`.
     pub async fn open_reviews(&self, user_id: Uuid) -> Result<Vec<ReviewRequest>, ReviewError> {
-        Ok(self.sessions.open_reviews(user_id).await?)
+        Ok(self.conductor.reviews.open_reviews(user_id).await?)
     }
 
     /// One review with what it shows.
@@ -304,11 +169,13 @@ impl Conductor {
         review_id: Uuid,
     ) -> Result<ReviewDetail, ReviewError> {
         let (review, decision) = self
-            .sessions
+            .conductor
+            .reviews
             .review(user_id, review_id)
             .await?
             .ok_or(ReviewError::NotFound)?;
         let (session, invocations) = self
+            .conductor
             .sessions
             .find(user_id, review.session_id)
             .await?
@@ -349,7 +216,8 @@ impl Conductor {
                 session_id: detail.session.id,
             },
         );
-        self.sessions
+        self.conductor
+            .reviews
             .open_review(user_id, review_id, &[event])
             .await?;
         self.review(user_id, review_id).await
@@ -365,7 +233,8 @@ impl Conductor {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<ReviewRequest, ReviewError> {
-        self.sessions
+        self.conductor
+            .reviews
             .reviews(user_id, session_id)
             .await?
             .into_iter()
@@ -458,7 +327,7 @@ impl Conductor {
         if approve
             && review.kind == ReviewKind::FinalApproval
             && let Some(task_id) = session.task_id
-            && let Ok(task) = self.tasks.get(user_id, task_id).await
+            && let Ok(task) = self.conductor.tasks.get(user_id, task_id).await
             && task.status != TaskStatus::Done
         {
             complete_task = Some(task_id);
@@ -478,7 +347,11 @@ impl Conductor {
 
         // Playing on is reserved for in the decision's own transaction.
         let job = match (approve, review.kind) {
-            (true, ReviewKind::Gate) => Some(self.continuation(&detail, &decision, now).await?),
+            (true, ReviewKind::Gate) => Some(
+                self.conductor
+                    .continuation(&detail.session, &detail.outputs, &decision, now)
+                    .await?,
+            ),
             _ => None,
         };
         let step = DecisionStep {
@@ -492,12 +365,12 @@ impl Conductor {
                 to,
                 failure: failure.as_deref(),
             },
-            reserve: job.as_ref().map(|j| &j.reservation),
+            reserve: job.as_ref().map(SessionJob::reservation),
             complete_task,
             at: now,
             events: &events,
         };
-        match self.sessions.decide(step).await {
+        match self.conductor.reviews.decide(step).await {
             Ok(()) => Ok(Decided {
                 review_id,
                 session_id: session.id,
@@ -512,115 +385,19 @@ impl Conductor {
             }
             Err(SessionError::BudgetRefused) => {
                 let budget = self
+                    .conductor
                     .budgets
                     .current(user_id)
                     .await
                     .map_err(ReviewError::Budget)?;
                 Err(ReviewError::Budget(BudgetError::MonthlyLimitExceeded {
-                    requested: job.as_ref().map_or(0, |j| j.reservation.amount),
+                    requested: job.as_ref().map_or(0, |j| j.reservation().amount),
                     remaining: budget.remaining(),
                     resets_at: budget.resets_at,
                 }))
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The synthesis an approval at the gate sets going: the first round's
-    /// outputs with the human's edits, a plan sized to the user's tier and
-    /// a reservation of the one call's bound (taken in the decision's
-    /// transaction).
-    async fn continuation(
-        &self,
-        detail: &ReviewDetail,
-        decision: &Decision,
-        now: DateTime<Utc>,
-    ) -> Result<SessionJob, ReviewError> {
-        let session = &detail.session;
-        let task_id = session.task_id.ok_or(ReviewError::NotFound)?;
-        let JobContext {
-            task,
-            project,
-            tone,
-            threshold,
-            chains,
-            conductor: _,
-        } = self
-            .context(session.user_id, task_id, Lineup::default())
-            .await?;
-        let budget = self
-            .budgets
-            .current(session.user_id)
-            .await
-            .map_err(ReviewError::Budget)?;
-        let ctx = PromptContext {
-            project_name: &project.name,
-            task_title: &task.title,
-            task_description: &task.description,
-            intent: &session.intent,
-            tone,
-            feedback: "",
-        };
-        let plan = TokenPlan::fit(
-            &ctx,
-            budget.max_session_tokens,
-            self.settings.max_tokens,
-            self.settings.passthrough_bytes,
-        );
-        let edits = match decision {
-            Decision::Modify { outputs, .. } => outputs.clone(),
-            _ => BTreeMap::new(),
-        };
-        let inputs: Vec<(AgentRole, String)> = detail
-            .outputs
-            .iter()
-            .map(|o| {
-                let text = edits.get(&o.role).unwrap_or(&o.response.content);
-                (o.role, plan.pass_on(text).into_owned())
-            })
-            .collect();
-        let outputs: Vec<(AgentRole, &str)> =
-            inputs.iter().map(|(r, t)| (*r, t.as_str())).collect();
-        let bound = plan.call_bound(
-            &prompts::system_prompt(AgentRole::Conductor, tone),
-            &prompts::synthesis_prompt(&ctx, &outputs),
-        );
-        if bound > budget.remaining() {
-            return Err(ReviewError::Budget(BudgetError::MonthlyLimitExceeded {
-                requested: bound,
-                remaining: budget.remaining(),
-                resets_at: budget.resets_at,
-            }));
-        }
-        let mut resumed = session.clone();
-        resumed.status = SessionStatus::Executing;
-        resumed.resumed_at = Some(now);
-        let reservation = Reservation {
-            id: Uuid::new_v4(),
-            budget_id: budget.id,
-            user_id: session.user_id,
-            session_id: Some(session.id),
-            amount: bound,
-        };
-        resumed.reservation_id = Some(reservation.id);
-        Ok(SessionJob {
-            reservation,
-            plan,
-            project_name: project.name,
-            task_title: task.title,
-            task_description: task.description,
-            tone,
-            threshold,
-            chains,
-            synthesis_inputs: Some(inputs),
-            feedback: String::new(),
-            control: Arc::new(RunControl::new(
-                resumed.id,
-                resumed.task_id,
-                resumed.user_id,
-            )),
-            session: resumed,
-        })
     }
 
     /// Expires one open review: it becomes `expired` and its session fails.
@@ -665,7 +442,7 @@ impl Conductor {
             at: now,
             events: &events,
         };
-        match self.sessions.decide(step).await {
+        match self.conductor.reviews.decide(step).await {
             Ok(()) => Ok(true),
             // Decided (or expired) meanwhile.
             Err(SessionError::ReviewClosed { .. } | SessionError::Conflict { .. }) => Ok(false),
@@ -680,8 +457,9 @@ impl Conductor {
     /// `Unexpected`.
     pub async fn expire_overdue(&self, now: DateTime<Utc>) -> Result<usize, ReviewError> {
         let mut expired = 0;
-        for review in self.sessions.overdue_reviews(now).await? {
+        for review in self.conductor.reviews.overdue_reviews(now).await? {
             let Some((session, _)) = self
+                .conductor
                 .sessions
                 .find(review.user_id, review.session_id)
                 .await?
@@ -707,7 +485,8 @@ impl Conductor {
         limit: u64,
     ) -> Result<(Vec<InterventionPoint>, InterventionStats), ReviewError> {
         let all = self
-            .sessions
+            .conductor
+            .reviews
             .interventions(user_id, &InterventionFilter::default(), 10_000)
             .await?;
         let stats = intervention_stats(&all);
@@ -715,6 +494,7 @@ impl Conductor {
             .into_iter()
             .filter(|p| filter.agent.is_none_or(|a| a == p.agent))
             .filter(|p| filter.kind.is_none_or(|k| k == p.kind))
+            .filter(|p| filter.session_id.is_none_or(|s| s == p.session_id))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
         Ok((shown, stats))
@@ -825,68 +605,5 @@ fn intervention(
             modifications,
         },
         at: now,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn point(agent: ProviderKind, kind: InterventionType, confidence: f64) -> InterventionPoint {
-        InterventionPoint {
-            id: Uuid::new_v4(),
-            session_id: Uuid::nil(),
-            user_id: Uuid::nil(),
-            task_id: None,
-            kind,
-            agent,
-            role: AgentRole::Coder,
-            suggestion: Vec::new(),
-            confidence,
-            reasoning: None,
-            decision: Decision::Approve { comment: None },
-            reason: String::new(),
-            context: InterventionContext {
-                review_kind: ReviewKind::Gate,
-                reasons: Vec::new(),
-                average_confidence: confidence,
-                action: super::super::IntentAction::GenerateCode,
-                modifications: BTreeMap::new(),
-            },
-            at: Utc::now(),
-        }
-    }
-
-    #[test]
-    fn stats_count_per_agent_and_per_confidence_band() {
-        use InterventionType::*;
-        let claude = ProviderKind::ALL[0];
-        let other = ProviderKind::ALL[1];
-        let points = [
-            point(claude, Approval, 0.9),
-            point(claude, Rejection, 0.9),
-            point(claude, Modification, 0.6),
-            point(other, Approval, 0.2),
-        ];
-        let stats = intervention_stats(&points);
-        assert_eq!(stats.per_agent.len(), 2);
-        let first = &stats.per_agent[0];
-        assert_eq!(first.label, claude.as_str());
-        assert_eq!(
-            (first.total, first.approved, first.modified, first.rejected),
-            (3, 1, 1, 1)
-        );
-        assert!((first.rate() - 1.0 / 3.0).abs() < 1e-9);
-        assert_eq!(stats.per_agent[1].rate(), 1.0);
-        let bands: Vec<(&str, usize)> = stats
-            .per_band
-            .iter()
-            .map(|b| (b.label.as_str(), b.total))
-            .collect();
-        assert_eq!(
-            bands,
-            [("0.85–1.00", 2), ("0.50–0.70", 1), ("0.00–0.50", 1)]
-        );
-        assert_eq!(ApprovalRate::new("none").rate(), 0.0);
     }
 }

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use std::collections::BTreeMap;
 
-use super::ReviewReason;
 use crate::InvalidField;
 use crate::band::{AgentRole, ProviderKind};
+use crate::sessions::ReviewReason;
 
 /// Why the human is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +292,7 @@ pub struct InterventionContext {
     pub review_kind: ReviewKind,
     pub reasons: Vec<ReviewReason>,
     pub average_confidence: f64,
-    pub action: super::IntentAction,
+    pub action: crate::sessions::IntentAction,
     /// The human's edits, for a modification.
     #[serde(default)]
     pub modifications: BTreeMap<AgentRole, String>,
