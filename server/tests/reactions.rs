@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::server_fns::{ReadAllNotifications, UnreadNotifications};
 use async_trait::async_trait;
 use chrono::{TimeZone as _, Utc};
 use common::{RedisKeys, TestApp, TestDb};
@@ -25,6 +26,7 @@ use domain::events::{
 };
 use domain::pagination::PageRequest;
 use domain::sessions::SessionStatus;
+use leptos::server_fn::ServerFn as _;
 use server::inbound::reactions::{ReactionSettings, RetrySchedule, spawn};
 use server::outbound::bus::{BusSettings, EventBus};
 use server::outbound::db::SeaOrmReactionLog;
@@ -479,6 +481,23 @@ fn status(session: Uuid, to: SessionStatus) -> DomainEvent {
     }
 }
 
+/// Calls a server function without arguments, as the hydrated page does,
+/// and answers its JSON result.
+async fn server_fn(client: &mut common::Client, path: &str) -> serde_json::Value {
+    let request = client
+        .request(axum::http::Method::POST, path)
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(axum::http::header::ORIGIN, "http://localhost:3000")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = client.send(request).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text);
+    r.body
+}
+
 matrix!(
     the_inbox_fills_from_events_per_user,
     |url: String, bus: EventBus, _redis: Redis| async move {
@@ -651,6 +670,12 @@ matrix!(
             4
         );
 
+        // The bell's server functions: the count, and reading them all
+        // (Bob's here: he has none).
+        assert_eq!(server_fn(&mut ada, UnreadNotifications::PATH).await, 4);
+        assert_eq!(server_fn(&mut bob, ReadAllNotifications::PATH).await, 0);
+        assert_eq!(server_fn(&mut ada, UnreadNotifications::PATH).await, 4);
+
         // Marking all.
         let r = ada
             .post("/api/v1/notifications/read-all", serde_json::json!({}))
@@ -660,6 +685,7 @@ matrix!(
         let unread = ada.get("/api/v1/notifications?unread=true").await.body;
         assert_eq!(unread["notifications"].as_array().unwrap().len(), 0);
         assert_eq!(unread["unread_count"], 0);
+        assert_eq!(server_fn(&mut ada, UnreadNotifications::PATH).await, 0);
         assert_eq!(
             ada.get("/api/v1/notifications").await.body["notifications"]
                 .as_array()
