@@ -116,6 +116,16 @@ mod from_domain {
         }
     }
 
+    impl From<domain::notifications::NotificationError> for AppError {
+        fn from(e: domain::notifications::NotificationError) -> Self {
+            use domain::notifications::NotificationError;
+            match e {
+                NotificationError::NotFound => Self::NotFound("notification".into()),
+                NotificationError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
     impl From<ProjectError> for AppError {
         fn from(e: ProjectError) -> Self {
             match e {

@@ -95,6 +95,29 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     }
 }
 
+/// How many of the user's notifications are unread: the bell's count when
+/// a page loads (live events add to it afterwards).
+#[server]
+pub async fn unread_notifications() -> Result<u64, AppError> {
+    let user = ctx::user_id().await?;
+    ctx::services()?
+        .inbox
+        .unread_count(user)
+        .await
+        .map_err(ctx::fail)
+}
+
+/// Marks all of the user's notifications read (opening the bell does).
+#[server]
+pub async fn read_all_notifications() -> Result<u64, AppError> {
+    let user = ctx::user_id().await?;
+    ctx::services()?
+        .inbox
+        .mark_all_read(user)
+        .await
+        .map_err(ctx::fail)
+}
+
 #[server]
 pub async fn sign_up(email: String, password: String, name: String) -> Result<(), AppError> {
     let user = ctx::services()?

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod band;
 pub mod budgets;
 pub mod events;
+pub mod notifications;
 pub mod pagination;
 pub mod projects;
 pub mod reviews;
@@ -46,6 +47,10 @@ pub struct Services {
     pub runner: std::sync::Arc<dyn sessions::SessionRunner>,
     pub projects: projects::ProjectService,
     pub tasks: tasks::TaskService,
+    /// Each user's notification inbox.
+    pub inbox: notifications::InboxService,
+    /// What reactions to events left undone (dead letters).
+    pub reactions: events::ReactionService,
 }
 
 #[cfg(test)]

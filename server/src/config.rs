@@ -63,6 +63,11 @@ pub struct Config {
     /// `EXITON_REDIS_PREFIX` (`exiton`): the key prefix of the streams, so
     /// several EXITON deployments can share one Redis.
     pub redis_prefix: String,
+    /// `EXITON_INSTANCE_ID` (host and pid): this instance's consumer name
+    /// in the reactions' consumer groups. Set it to something stable per
+    /// instance (a pod name) so a restarted instance takes back its own
+    /// unacknowledged deliveries at once instead of after the idle timeout.
+    pub instance_id: String,
     /// `EXITON_BUS_MAX_LEN` (entries kept per stream, 10000) and
     /// `EXITON_BUS_CLAIM_IDLE_MS` (how long a delivery may stay
     /// unacknowledged before another consumer takes it, 30000).
@@ -150,6 +155,10 @@ impl Config {
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "exiton".to_owned()),
+            instance_id: get("EXITON_INSTANCE_ID")
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(crate::inbound::reactions::default_consumer_name),
             bus: bus_settings(&get)?,
             net: net_limits(&get)?,
             shutdown_grace: std::time::Duration::from_secs(number(
@@ -437,6 +446,7 @@ impl fmt::Debug for Config {
             .field("conductor", &self.conductor)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("instance_id", &self.instance_id)
             .field("bus", &self.bus)
             .field("net", &self.net)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -593,6 +603,15 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/exiton"));
+    }
+
+    #[test]
+    fn instance_id_names_the_reactions_consumer() {
+        let c = cfg(&[("EXITON_INSTANCE_ID", " web-1 ")]).unwrap();
+        assert_eq!(c.instance_id, "web-1");
+        let c = cfg(&[("EXITON_INSTANCE_ID", "")]).unwrap();
+        let pid = std::process::id().to_string();
+        assert!(c.instance_id.ends_with(&pid), "{}", c.instance_id);
     }
 
     #[test]

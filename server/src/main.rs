@@ -81,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
     let bus = server::startup::event_bus(&config).await?;
     let relay = server::startup::spawn_relay(&db, &bus);
     live.follow(bus.subscriber.clone());
+    // Reactions to events (the notification inbox, ...), off the same bus.
+    let reactions = server::startup::spawn_reactions(&db, &bus, &config)?;
 
     let runner = services.runner.clone();
     let router = server::startup::router_with(services, db, &config, leptos.leptos_options, live);
@@ -100,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
     if halted > 0 {
         tracing::warn!(runs = halted, "runs interrupted by the shutdown");
     }
+    // Reactions first: whatever they are handling stays pending on the bus
+    // and is handed over again, so stopping them loses nothing.
+    reactions.stop().await;
     relay.stop().await;
     Ok(())
 }

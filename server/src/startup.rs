@@ -28,14 +28,15 @@ use crate::config::{Config, redact_url};
 use crate::inbound::api;
 use crate::inbound::csrf::{self, CsrfPolicy};
 use crate::inbound::live::LiveHub;
+use crate::inbound::reactions::{ReactionSettings, ReactionsHandle};
 use crate::inbound::security_headers::{self, CspNonce, SecurityPolicy};
 use crate::inbound::{body_limit, client_addr, request_context, static_files};
 use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
-    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmProjectRepository, SeaOrmReviewStore,
-    SeaOrmSessionHistory, SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository,
-    SeaOrmUserRepository,
+    SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmNotificationRepository,
+    SeaOrmProjectRepository, SeaOrmReactionLog, SeaOrmReviewStore, SeaOrmSessionHistory,
+    SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::outbound::random::OsSecretGenerator;
@@ -104,6 +105,11 @@ pub fn services_with(
         task_service.clone(),
     );
     let runner = Arc::new(crate::runner::TokioRunner::new(conductor.clone()));
+    let inbox = domain::notifications::InboxService::new(Arc::new(
+        SeaOrmNotificationRepository::new(db.clone()),
+    ));
+    let reactions =
+        domain::events::ReactionService::new(Arc::new(SeaOrmReactionLog::new(db.clone())));
     let reviews = domain::reviews::ReviewService::new(conductor.clone());
     Ok(Services {
         history,
@@ -116,6 +122,8 @@ pub fn services_with(
         conductor,
         projects: project_service,
         tasks: task_service,
+        inbox,
+        reactions,
     })
 }
 
@@ -328,4 +336,34 @@ pub fn spawn_relay(db: &DatabaseConnection, bus: &EventBus) -> RelayHandle {
         RelaySettings::new(bus.cursor.clone()),
     )
     .spawn()
+}
+
+/// Every reaction to events the application runs (issue 17): the one place
+/// they are registered. Each reads through a consumer group of its own.
+///
+/// # Errors
+/// When two reactions share a name.
+pub fn reactions(db: &DatabaseConnection) -> anyhow::Result<domain::events::Reactions> {
+    let inbox = domain::notifications::InboxReaction::new(Arc::new(
+        SeaOrmNotificationRepository::new(db.clone()),
+    ));
+    Ok(domain::events::Reactions::new().register(Arc::new(inbox))?)
+}
+
+/// Starts the registered reactions as consumers of `bus`, named after this
+/// instance.
+///
+/// # Errors
+/// As [`reactions`].
+pub fn spawn_reactions(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    config: &Config,
+) -> anyhow::Result<ReactionsHandle> {
+    Ok(crate::inbound::reactions::spawn(
+        &reactions(db)?,
+        bus.subscriber.clone(),
+        Arc::new(SeaOrmReactionLog::new(db.clone())),
+        ReactionSettings::new(config.instance_id.clone()),
+    ))
 }

@@ -221,7 +221,7 @@ buses!(
         bus.publisher.publish(&events).await.unwrap();
 
         for group in ConsumerGroup::ALL {
-            let mut consumer = bus.subscriber.join(group, "only").await.unwrap();
+            let mut consumer = bus.subscriber.join(group.clone(), "only").await.unwrap();
             let got = take(&mut consumer, 6).await;
             assert_eq!(delivered(&got), vec![1, 2, 3, 4, 5, 6], "{group}");
             assert!(got.iter().all(|d| !d.redelivered));
@@ -243,12 +243,12 @@ buses!(
             .unwrap();
         let mut a = bus
             .subscriber
-            .join(ConsumerGroup::Notifications, "a")
+            .join(ConsumerGroup::NOTIFICATIONS, "a")
             .await
             .unwrap();
         let mut b = bus
             .subscriber
-            .join(ConsumerGroup::Notifications, "b")
+            .join(ConsumerGroup::NOTIFICATIONS, "b")
             .await
             .unwrap();
         let got = take(&mut a, 2).await;
@@ -276,7 +276,7 @@ buses!(
 
         let mut consumer = bus
             .subscriber
-            .join(ConsumerGroup::Audit, "auditor")
+            .join(ConsumerGroup::AUDIT, "auditor")
             .await
             .unwrap();
         let got = take(&mut consumer, 4).await;
@@ -303,7 +303,7 @@ buses!(
 
         let mut a = bus
             .subscriber
-            .join(ConsumerGroup::Analytics, "a")
+            .join(ConsumerGroup::ANALYTICS, "a")
             .await
             .unwrap();
         let got = take(&mut a, 4).await;
@@ -317,7 +317,7 @@ buses!(
         // Rejoining under the same name replays exactly the unacknowledged.
         let mut a = bus
             .subscriber
-            .join(ConsumerGroup::Analytics, "a")
+            .join(ConsumerGroup::ANALYTICS, "a")
             .await
             .unwrap();
         let replay = take(&mut a, 2).await;
@@ -331,13 +331,13 @@ buses!(
         // another consumer to claim however long it waits.
         let mut a = bus
             .subscriber
-            .join(ConsumerGroup::Analytics, "a")
+            .join(ConsumerGroup::ANALYTICS, "a")
             .await
             .unwrap();
         nothing_for(&mut a, Duration::from_millis(250)).await;
         let mut b = bus
             .subscriber
-            .join(ConsumerGroup::Analytics, "b")
+            .join(ConsumerGroup::ANALYTICS, "b")
             .await
             .unwrap();
         nothing_for(&mut b, settings().claim_idle * 3).await;
@@ -360,7 +360,7 @@ buses!(
         let before = Instant::now();
         let mut doomed = bus
             .subscriber
-            .join(ConsumerGroup::Notifications, "doomed")
+            .join(ConsumerGroup::NOTIFICATIONS, "doomed")
             .await
             .unwrap();
         assert_eq!(delivered(&take(&mut doomed, 3).await), vec![1, 2, 3]);
@@ -368,7 +368,7 @@ buses!(
 
         let mut heir = bus
             .subscriber
-            .join(ConsumerGroup::Notifications, "heir")
+            .join(ConsumerGroup::NOTIFICATIONS, "heir")
             .await
             .unwrap();
         // Not yet: the entries have not been idle long enough.
@@ -386,7 +386,7 @@ buses!(
 
         let mut third = bus
             .subscriber
-            .join(ConsumerGroup::Notifications, "third")
+            .join(ConsumerGroup::NOTIFICATIONS, "third")
             .await
             .unwrap();
         nothing_for(&mut third, settings().claim_idle * 3).await;
@@ -394,7 +394,7 @@ buses!(
         // The other groups were never touched: they still get everything.
         let mut audit = bus
             .subscriber
-            .join(ConsumerGroup::Audit, "auditor")
+            .join(ConsumerGroup::AUDIT, "auditor")
             .await
             .unwrap();
         assert_eq!(delivered(&take(&mut audit, 3).await), vec![1, 2, 3]);
@@ -541,7 +541,7 @@ async fn redis_streams_layout() {
     assert_eq!(payload, batch[0]);
 
     // Pending until acknowledged, as Redis itself reports it.
-    let mut consumer = bus.join(ConsumerGroup::Audit, "auditor").await.unwrap();
+    let mut consumer = bus.join(ConsumerGroup::AUDIT, "auditor").await.unwrap();
     let got = take(&mut consumer, 4).await;
     let pending = |raw: redis::aio::MultiplexedConnection, key: String| async move {
         let mut raw = raw;
@@ -571,7 +571,7 @@ async fn redis_groups_survive_a_lost_stream() {
     let bus = keys.bus(settings()).await;
     let mut consumer = bus
         .subscriber
-        .join(ConsumerGroup::Audit, "auditor")
+        .join(ConsumerGroup::AUDIT, "auditor")
         .await
         .unwrap();
     let streams: Vec<String> = redis::cmd("KEYS")
@@ -860,7 +860,7 @@ backends!(
 
         let mut auditor = a
             .subscriber
-            .join(ConsumerGroup::Audit, "auditor")
+            .join(ConsumerGroup::AUDIT, "auditor")
             .await
             .unwrap();
         let deliveries = take(&mut auditor, table.len()).await;

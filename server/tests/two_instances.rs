@@ -3,6 +3,9 @@
 //! events to their WebSocket clients: a change made through one instance
 //! reaches a socket open on the other, both ways.
 //!
+//! Their reactions share the work too: session events committed once
+//! reach the notification inbox once, read through either instance.
+//!
 //! Needs `EXITON_TEST_DATABASE_URL` and `EXITON_TEST_REDIS_URL` (both set
 //! by `scripts/test`); without them it prints a notice and passes, except
 //! under `CI`.
@@ -171,6 +174,110 @@ async fn two_instances_deliver_each_others_events_to_their_sockets() {
                 next_project_event(&mut on_b).await,
                 ("ProjectCreated".to_owned(), "Made on B".to_owned())
             );
+            drop((a, b, redis));
+        }
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&site);
+    db.drop_database().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// The caller's inbox as `on` answers it.
+async fn inbox(on: &Instance, cookie: &str) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/notifications?limit=200", on.addr))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn two_instances_fill_one_inbox_once() {
+    use domain::events::{AggregateType, DomainEvent, EventEnvelope};
+    use domain::sessions::SessionStatus;
+    use sea_orm::TransactionTrait as _;
+
+    let (Some(db), Some(redis)) = (TestDb::postgres().await, RedisKeys::new()) else {
+        return;
+    };
+    let site = std::env::temp_dir().join(format!("exiton-site-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&site).unwrap();
+    let outcome = tokio::spawn({
+        let url = db.url.clone();
+        let site = site.clone();
+        async move {
+            let a = start(&url, &redis, &site).await;
+            let b = start(&url, &redis, &site).await;
+            let cookie = sign_up(&a, "ada@example.com").await;
+            let me: Value = reqwest::Client::new()
+                .get(format!("http://{}/api/v1/auth/me", a.addr))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let user: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+
+            // Twenty sessions end, committed as the conductor would; both
+            // relays see them, the bus keeps one copy, and the two
+            // instances' inbox consumers share them.
+            let events: Vec<EventEnvelope> = (0..20)
+                .map(|_| {
+                    let session = uuid::Uuid::new_v4();
+                    EventEnvelope::new(
+                        AggregateType::AiSession,
+                        session,
+                        user,
+                        chrono::Utc::now(),
+                        DomainEvent::AiSessionStatusChanged {
+                            session_id: session,
+                            from: SessionStatus::Executing,
+                            to: SessionStatus::Failed,
+                            reason: Some("the provider was down".into()),
+                        },
+                    )
+                })
+                .collect();
+            let conn = server::outbound::db::connect(&url).await.unwrap();
+            let txn = conn.begin().await.unwrap();
+            server::outbound::db::append(&txn, &events).await.unwrap();
+            txn.commit().await.unwrap();
+
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let got = inbox(&b, &cookie).await;
+                if got["notifications"].as_array().unwrap().len() >= events.len() {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the inbox stayed at {got}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for on in [&a, &b] {
+                let got = inbox(on, &cookie).await;
+                let items = got["notifications"].as_array().unwrap();
+                assert_eq!(items.len(), events.len(), "one each: {got}");
+                assert_eq!(got["unread_count"], events.len());
+                let mut ids: Vec<&str> = items
+                    .iter()
+                    .map(|n| n["event_id"].as_str().unwrap())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                assert_eq!(ids.len(), events.len());
+                assert!(items.iter().all(|n| n["kind"] == "session_failed"));
+            }
             drop((a, b, redis));
         }
     })

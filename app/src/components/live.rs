@@ -116,8 +116,9 @@ pub struct Live {
     /// Streamed output so far, per session and role.
     pub streams: RwSignal<HashMap<(Uuid, AgentRole), String>>,
     pub connected: RwSignal<bool>,
-    /// Reviews requested since the bell was last opened.
-    pub unread: RwSignal<u32>,
+    /// Unread notifications: the inbox's count when the page loaded, plus
+    /// those that arrived live since; opening the bell reads them all.
+    pub unread: RwSignal<u64>,
     pub toasts: RwSignal<Vec<Toast>>,
 }
 
@@ -200,6 +201,8 @@ impl Live {
                 );
             }
             LivePayload::AiSessionStatusChanged { session_id, to } if to.is_terminal() => {
+                // The inbox keeps one for it too.
+                self.unread.update(|n| *n += 1);
                 let text = match to {
                     SessionStatus::Completed => "A session completed",
                     _ => "A session stopped",
@@ -423,19 +426,37 @@ fn Toasts(live: Live) -> impl IntoView {
     }
 }
 
-/// The header's bell: reviews requested since it was last opened.
+/// The header's bell: unread notifications (the inbox's, so the count
+/// survives a reload); opening it marks them read.
 #[component]
 pub fn Bell() -> impl IntoView {
     let Some(live) = Live::get() else {
         return ().into_any();
+    };
+    // In the browser only, after hydration, so the server's HTML and the
+    // hydrated page agree. `max`: an event that arrived live while the count
+    // was on its way may or may not be in it; never count it twice.
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(n) = crate::server_fns::unread_notifications().await {
+                live.unread.update(|unread| *unread = (*unread).max(n));
+            }
+        });
+    });
+    let open = move |_| {
+        live.unread.set(0);
+        leptos::task::spawn_local(async move {
+            // The count is only a hint: a failure leaves it to the next load.
+            let _ = crate::server_fns::read_all_notifications().await;
+        });
     };
     view! {
         <a
             href="/reviews"
             class="btn-ghost relative"
             data-testid="bell"
-            aria-label=move || format!("{} new review requests", live.unread.get())
-            on:click=move |_| live.unread.set(0)
+            aria-label=move || format!("{} unread notifications", live.unread.get())
+            on:click=open
         >
             // An outline bell (icons are drawn: emoji fonts are not everywhere).
             <svg class="h-5 w-5" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">

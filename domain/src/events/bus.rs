@@ -19,6 +19,7 @@
 //! * **Feeds** ([`EventFeed`]): every follower sees every event from a
 //!   position on, nothing to acknowledge (fan-out to live clients).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{DomainEvent, EventEnvelope};
-use crate::BoxError;
+use crate::{BoxError, InvalidField};
 
 /// An event as committed: its envelope and where it stands in the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,24 +66,66 @@ impl DomainEvent {
     }
 }
 
-/// The consumer groups of spec §4.1. Each group receives every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsumerGroup {
-    Notifications,
-    Analytics,
-    Audit,
-}
+/// A consumer group's name (spec §4.1). Each group receives every event;
+/// inside a group, consumers share the work.
+///
+/// Open-ended: every reaction (see [`super::reactions`]) reads through a
+/// group of its own, named after it. Names are short lowercase
+/// identifiers, since adapters put them in broker commands and keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConsumerGroup(Cow<'static, str>);
 
 impl ConsumerGroup {
-    pub const ALL: [Self; 3] = [Self::Notifications, Self::Analytics, Self::Audit];
+    /// The groups spec §4.1 names; the bus creates them up front.
+    pub const NOTIFICATIONS: Self = Self(Cow::Borrowed("notifications"));
+    pub const ANALYTICS: Self = Self(Cow::Borrowed("analytics"));
+    pub const AUDIT: Self = Self(Cow::Borrowed("audit"));
+    pub const ALL: [Self; 3] = [Self::NOTIFICATIONS, Self::ANALYTICS, Self::AUDIT];
+    /// The longest name accepted.
+    pub const MAX_LEN: usize = 40;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Notifications => "notifications",
-            Self::Analytics => "analytics",
-            Self::Audit => "audit",
+    /// A group named `name`.
+    ///
+    /// # Errors
+    /// `InvalidField("group")` unless `name` is 1 to 40 characters of
+    /// `a-z`, `0-9`, `_` and `-`.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, InvalidField> {
+        let name = name.into();
+        let valid = !name.is_empty()
+            && name.len() <= Self::MAX_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(name))
+        } else {
+            Err(InvalidField::new(
+                "group",
+                format!(
+                    "must be 1 to {} characters of a-z, 0-9, _ and -",
+                    Self::MAX_LEN
+                ),
+            ))
         }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ConsumerGroup {
+    type Error = InvalidField;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+impl From<ConsumerGroup> for String {
+    fn from(group: ConsumerGroup) -> Self {
+        group.0.into_owned()
     }
 }
 

@@ -10,6 +10,8 @@ use domain::InvalidField;
 use domain::accounts::AccountError;
 use domain::api_keys::ApiKeyError;
 use domain::budgets::BudgetError;
+use domain::events::ReactionError;
+use domain::notifications::NotificationError;
 use domain::projects::ProjectError;
 use domain::reviews::ReviewError;
 use domain::sessions::{ConductorError, HistoryError};
@@ -269,6 +271,22 @@ impl From<ReviewError> for ApiError {
                 Self::new(StatusCode::CONFLICT, code, conflict.to_string())
             }
         }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(e: NotificationError) -> Self {
+        match e {
+            NotificationError::NotFound => Self::not_found("notification"),
+            NotificationError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<ReactionError> for ApiError {
+    fn from(e: ReactionError) -> Self {
+        // The API only reads the reactions' log, so any failure is ours.
+        Self::internal(&e)
     }
 }
 

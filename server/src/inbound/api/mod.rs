@@ -8,6 +8,7 @@ mod budget;
 mod error;
 mod extract;
 mod health;
+mod notifications;
 mod projects;
 mod reviews;
 mod sessions;
@@ -63,6 +64,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/ai/providers/{name}/reset", post(ai::reset))
         .route("/ai/models", get(ai::models))
         .route("/budget", get(budget::show))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/read-all", post(notifications::read_all))
+        .route("/notifications/{id}/read", post(notifications::read))
+        .route("/reactions/dead-letters", get(notifications::dead_letters))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

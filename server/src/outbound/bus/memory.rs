@@ -5,8 +5,8 @@
 //! everything), consumer groups with a pending list each (like a stream's
 //! PEL), and a `watch` channel carrying the last published sequence that
 //! wakes waiting consumers and feeds. Semantics follow Redis Streams where
-//! they matter to callers: a repeated sequence is ignored, a group starts
-//! from the oldest retained event, a rejoining consumer gets its own pending
+//! they matter to callers: a repeated sequence is ignored, a group is
+//! created on its first join and starts from the oldest retained event, a rejoining consumer gets its own pending
 //! deliveries first, and a delivery pending longer than the idle timeout is
 //! handed to whichever consumer asks next.
 
@@ -61,10 +61,6 @@ struct Pending {
 
 impl InProcessBus {
     pub fn new(settings: BusSettings) -> Self {
-        let groups = ConsumerGroup::ALL
-            .into_iter()
-            .map(|g| (g, Group::default()))
-            .collect();
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -72,7 +68,7 @@ impl InProcessBus {
                     log: VecDeque::new(),
                     last: 0,
                     dropped_through: 0,
-                    groups,
+                    groups: HashMap::new(),
                 }),
                 published: watch::channel(0).0,
             }),
@@ -146,6 +142,17 @@ impl EventSubscriber for InProcessBus {
         group: ConsumerGroup,
         consumer: &str,
     ) -> Result<Box<dyn GroupConsumer>, BusError> {
+        {
+            // Groups are made on first join, as Redis's `XGROUP CREATE … 0`:
+            // from the oldest event still retained, so a reaction added
+            // later still sees what the log holds.
+            let mut state = self.inner.state();
+            let start = state.dropped_through;
+            state.groups.entry(group.clone()).or_insert_with(|| Group {
+                delivered_through: start,
+                pending: BTreeMap::new(),
+            });
+        }
         Ok(Box::new(MemoryConsumer {
             inner: self.inner.clone(),
             group,

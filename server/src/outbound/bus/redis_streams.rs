@@ -20,7 +20,9 @@
 //!
 //! Consumer groups (`notifications`, `analytics`, `audit`) are created at
 //! `0` with `MKSTREAM` on every aggregate stream when the bus connects, so
-//! they receive events published before anyone joins. A consumer reads its
+//! they receive events published before anyone joins; any other group (a
+//! reaction's own) is created the same way when it is first joined, and so
+//! starts from the oldest entry the streams retain. A consumer reads its
 //! own pending entries first (`XREADGROUP … 0`, after a restart), takes over
 //! entries idle longer than the claim timeout (`XAUTOCLAIM`), then reads new
 //! ones (`XREADGROUP … >`, blocking). Entries stay pending until `XACK`.
@@ -96,7 +98,7 @@ impl RedisStreamsBus {
             prefix: prefix.to_owned(),
             settings,
         };
-        for group in ConsumerGroup::ALL {
+        for group in &ConsumerGroup::ALL {
             bus.ensure_group(group).await?;
         }
         Ok(bus)
@@ -118,7 +120,7 @@ impl RedisStreamsBus {
 
     /// Creates `group` (from the start, `MKSTREAM`) on every aggregate
     /// stream where it is missing.
-    async fn ensure_group(&self, group: ConsumerGroup) -> Result<(), BusError> {
+    async fn ensure_group(&self, group: &ConsumerGroup) -> Result<(), BusError> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for key in self.aggregate_keys() {
@@ -262,7 +264,7 @@ impl EventSubscriber for RedisStreamsBus {
         group: ConsumerGroup,
         consumer: &str,
     ) -> Result<Box<dyn GroupConsumer>, BusError> {
-        self.ensure_group(group).await?;
+        self.ensure_group(&group).await?;
         let streams = self.aggregate_keys();
         Ok(Box::new(RedisConsumer {
             con: connection(&self.client, self.settings.block).await?,

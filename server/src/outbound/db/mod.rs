@@ -8,7 +8,9 @@ mod budgets;
 mod connect;
 mod events;
 mod model_log;
+mod notifications;
 mod projects;
+mod reaction_log;
 mod reviews;
 mod session_history;
 mod sessions;
@@ -25,7 +27,9 @@ pub use events::{
     cursor_position, last_sequence, notify_committed, read_events, user_events_between,
 };
 pub use model_log::{ModelLogEntry, history as model_history, record_model_lock};
+pub use notifications::SeaOrmNotificationRepository;
 pub use projects::SeaOrmProjectRepository;
+pub use reaction_log::SeaOrmReactionLog;
 pub use reviews::SeaOrmReviewStore;
 pub use session_history::SeaOrmSessionHistory;
 pub use sessions::SeaOrmSessionStore;
