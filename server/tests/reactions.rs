@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use app::server_fns::{ReadAllNotifications, UnreadNotifications};
 use async_trait::async_trait;
-use chrono::{TimeZone as _, Utc};
+use chrono::Utc;
 use common::{RedisKeys, TestApp, TestDb};
 use domain::events::{
     AggregateType, ConsumerGroup, DomainEvent, EventEnvelope, Reaction, ReactionError,
@@ -208,7 +208,7 @@ fn task_deleted(user: Uuid) -> EventEnvelope {
         AggregateType::Task,
         Uuid::new_v4(),
         user,
-        Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap(),
+        Utc::now(),
         DomainEvent::TaskDeleted {
             task_id: Uuid::new_v4(),
             project_id: Uuid::new_v4(),
@@ -467,7 +467,8 @@ fn session_event(user: Uuid, session: Uuid, event: DomainEvent, minute: u32) -> 
         AggregateType::AiSession,
         session,
         user,
-        Utc.with_ymd_and_hms(2026, 12, 7, 12, minute, 0).unwrap(),
+        // Recent (the inbox ignores week-old events), in `minute` order.
+        Utc::now() - chrono::Duration::hours(1) + chrono::Duration::minutes(i64::from(minute)),
         event,
     )
 }
@@ -529,7 +530,7 @@ matrix!(
                 kind: domain::sessions::ReviewKind::Gate,
                 reasons: vec![],
                 average_confidence: 0.5,
-                expires_at: Utc.with_ymd_and_hms(2026, 12, 8, 12, 0, 0).unwrap(),
+                expires_at: Utc::now() + chrono::Duration::days(1),
             },
             1,
         );
@@ -806,5 +807,37 @@ backends!(
             .await
             .unwrap();
         assert_eq!(probe.calls(event.id), 1);
+    }
+);
+
+backends!(
+    week_old_events_make_no_notification,
+    |url: String| async move {
+        // A group created over a bus that keeps history is handed old
+        // events at once; the inbox is about what needs the user now.
+        let app = TestApp::new(&url).await;
+        let mut c = app.client();
+        let user = c.sign_up("stale@example.com").await;
+        let user = Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
+        let repo = std::sync::Arc::new(server::outbound::db::SeaOrmNotificationRepository::new(
+            app.db.clone(),
+        ));
+        let inbox = domain::notifications::InboxReaction::new(repo);
+        let session = Uuid::new_v4();
+        let mut old = session_event(user, session, status(session, SessionStatus::Failed), 0);
+        old.timestamp = Utc::now() - chrono::Duration::days(8);
+        let fresh = session_event(user, session, status(session, SessionStatus::Completed), 1);
+        use domain::events::Reaction as _;
+        inbox.handle(&stored(1, old)).await.unwrap();
+        inbox.handle(&stored(2, fresh)).await.unwrap();
+        let r = c.get("/api/v1/notifications").await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+        let kinds: Vec<&str> = r.body["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["session_completed"], "{}", r.body);
     }
 );
