@@ -266,8 +266,8 @@ async fn roundtrip_up_down_up(db: DatabaseConnection) {
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(
         app_tables(&db).await.len(),
-        15 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
-        "15 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
+        18 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
+        "18 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
         app_tables(&db).await
     );
 
@@ -650,6 +650,34 @@ async fn check_constraints_reject_bad_values(db: DatabaseConnection) {
     let mut bad_author = task(proj.id, "bad author", None);
     bad_author.created_by = "robot".to_owned();
     assert!(bad_author.into_active_model().insert(&db).await.is_err());
+
+    // A session may be cancelled (issue 17), not anything else.
+    let session = |status: &str| ai_sessions::Model {
+        id: Uuid::new_v4(),
+        project_id: proj.id,
+        task_id: None,
+        user_id: owner.id,
+        conductor: "claude".to_owned(),
+        total_tokens_used: 0,
+        status: status.to_owned(),
+        started_at: at("2026-12-07T10:00:00+00:00"),
+        completed_at: None,
+        metadata: json!({}),
+    };
+    assert!(
+        session("cancelled")
+            .into_active_model()
+            .insert(&db)
+            .await
+            .is_ok()
+    );
+    assert!(
+        session("abandoned")
+            .into_active_model()
+            .insert(&db)
+            .await
+            .is_err()
+    );
 
     let mut bad_tier = user("tier@example.com");
     bad_tier.subscription_tier = "enterprise".to_owned();
