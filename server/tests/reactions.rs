@@ -809,35 +809,3 @@ backends!(
         assert_eq!(probe.calls(event.id), 1);
     }
 );
-
-backends!(
-    week_old_events_make_no_notification,
-    |url: String| async move {
-        // A group created over a bus that keeps history is handed old
-        // events at once; the inbox is about what needs the user now.
-        let app = TestApp::new(&url).await;
-        let mut c = app.client();
-        let user = c.sign_up("stale@example.com").await;
-        let user = Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
-        let repo = std::sync::Arc::new(server::outbound::db::SeaOrmNotificationRepository::new(
-            app.db.clone(),
-        ));
-        let inbox = domain::notifications::InboxReaction::new(repo);
-        let session = Uuid::new_v4();
-        let mut old = session_event(user, session, status(session, SessionStatus::Failed), 0);
-        old.timestamp = Utc::now() - chrono::Duration::days(8);
-        let fresh = session_event(user, session, status(session, SessionStatus::Completed), 1);
-        use domain::events::Reaction as _;
-        inbox.handle(&stored(1, old)).await.unwrap();
-        inbox.handle(&stored(2, fresh)).await.unwrap();
-        let r = c.get("/api/v1/notifications").await;
-        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
-        let kinds: Vec<&str> = r.body["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds, ["session_completed"], "{}", r.body);
-    }
-);

@@ -53,3 +53,91 @@ impl Reaction for InboxReaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::events::{AggregateType, EventEnvelope};
+    use crate::pagination::{Page, PageRequest};
+    use crate::sessions::SessionStatus;
+
+    /// Keeps what the reaction adds; nothing else is asked of it here.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Notification>>);
+
+    #[async_trait]
+    impl NotificationRepository for Kept {
+        async fn add(&self, n: &Notification) -> Result<bool, NotificationError> {
+            self.0.lock().unwrap().push(n.clone());
+            Ok(true)
+        }
+        async fn page(
+            &self,
+            _: Uuid,
+            _: bool,
+            _: &PageRequest,
+        ) -> Result<Page<Notification>, NotificationError> {
+            unreachable!("not used by the reaction")
+        }
+        async fn mark_read(
+            &self,
+            _: Uuid,
+            _: Uuid,
+            _: DateTime<Utc>,
+        ) -> Result<Notification, NotificationError> {
+            unreachable!("not used by the reaction")
+        }
+        async fn mark_all_read(&self, _: Uuid, _: DateTime<Utc>) -> Result<u64, NotificationError> {
+            unreachable!("not used by the reaction")
+        }
+        async fn unread_count(&self, _: Uuid) -> Result<u64, NotificationError> {
+            unreachable!("not used by the reaction")
+        }
+    }
+
+    fn ended(user: Uuid, to: SessionStatus, at: DateTime<Utc>, sequence: i64) -> StoredEvent {
+        let session = Uuid::new_v4();
+        StoredEvent {
+            sequence,
+            project_id: None,
+            request_id: None,
+            envelope: EventEnvelope::new(
+                AggregateType::AiSession,
+                session,
+                user,
+                at,
+                DomainEvent::AiSessionStatusChanged {
+                    session_id: session,
+                    from: SessionStatus::Executing,
+                    to,
+                    reason: None,
+                },
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn week_old_events_make_no_notification() {
+        let kept = Arc::new(Kept::default());
+        let inbox = InboxReaction::new(kept.clone());
+        let user = Uuid::new_v4();
+        let old = ended(
+            user,
+            SessionStatus::Failed,
+            Utc::now() - chrono::Duration::days(8),
+            1,
+        );
+        let fresh = ended(user, SessionStatus::Completed, Utc::now(), 2);
+        inbox.handle(&old).await.unwrap();
+        inbox.handle(&fresh).await.unwrap();
+        let kinds: Vec<NotificationKind> = kept.0.lock().unwrap().iter().map(|n| n.kind).collect();
+        assert_eq!(kinds, [NotificationKind::SessionCompleted]);
+    }
+}
