@@ -73,6 +73,19 @@ pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     .await
 }
 
+/// `Ok` with `a`'s output if it finishes first, else `Err` with `b`'s (`a`
+/// is then dropped, cancelling it). `a` is polled first on every wake.
+pub async fn first_of<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        b.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
 /// `Some(output)` if `future` finishes within `limit`, `None` otherwise
 /// (the future is then dropped, cancelling it).
 pub async fn with_deadline<F: Future>(
@@ -80,18 +93,7 @@ pub async fn with_deadline<F: Future>(
     limit: Duration,
     sleeper: &dyn Sleeper,
 ) -> Option<F::Output> {
-    let mut future = Box::pin(future);
-    let mut timer = sleeper.sleep(limit);
-    std::future::poll_fn(move |cx| {
-        if let Poll::Ready(value) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(value));
-        }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+    first_of(future, sleeper.sleep(limit)).await.ok()
 }
 
 /// A flag raised once, which futures can wait for: one branch of a

@@ -450,6 +450,3 @@ pub(super) fn status_event(
         },
     )
 }
-
-/// Why a session the server stopped under is failed.
-pub(super) const INTERRUPTED: &str = "interrupted: the server stopped while the band was playing";

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::conductor::{INTERRUPTED, status_event};
+use super::conductor::status_event;
 use super::runner::{CANCEL_WAIT, Halt, SessionRunner};
 use super::{
     AgentInvocation, AiSession, Conductor, ConductorError, Lineup, ReviewRequest, SessionError,
@@ -90,16 +90,12 @@ impl Conductor {
             )
             .await;
         } else {
-            let why = "cancelled by its owner";
-            let events = [status_event(
-                &session,
-                SessionStatus::Cancelled,
-                Some(why.into()),
-            )];
+            let (to, why) = Halt::Cancelled.outcome();
+            let events = [status_event(&session, to, Some(why.into()))];
             let step = SessionStep {
                 status: Some(StatusMove {
                     from: session.status,
-                    to: SessionStatus::Cancelled,
+                    to,
                     failure: Some(why),
                 }),
                 release: session.reservation_id,
@@ -142,7 +138,7 @@ impl Conductor {
         &self,
         now: chrono::DateTime<Utc>,
     ) -> Result<usize, ConductorError> {
-        let why = INTERRUPTED;
+        let (_, why) = Halt::Interrupted.outcome();
         let cutoff = now - self.longest_run();
         let mut failed = 0;
         for session in self.sessions.unfinished().await? {

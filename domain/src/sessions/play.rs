@@ -12,7 +12,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::concurrency::{Signal, join};
-use super::conductor::{INTERRUPTED, session_event, status_event};
+use super::conductor::{session_event, status_event};
 use super::gate::{self, Assessment, GateDecision, ReviewReason};
 use super::plan::Pool;
 use super::prompts;
@@ -405,7 +405,7 @@ impl Conductor {
         );
         // A halt drops the call in flight: the HTTP request is cut, the
         // built-in model stops at its next token.
-        let outcome = first_of(guarded, job.control.halt_requested()).await;
+        let outcome = super::concurrency::first_of(guarded, job.control.halt_requested()).await;
         run.elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match outcome {
             Ok(Some(outcome)) => {
@@ -543,10 +543,7 @@ impl Conductor {
         let mut review = None;
         let (to, failure) = match outcome {
             Finish::Halted(why) => {
-                let (to, reason) = match why {
-                    Halt::Cancelled => (SessionStatus::Cancelled, "cancelled by its owner"),
-                    Halt::Interrupted => (SessionStatus::Failed, INTERRUPTED),
-                };
+                let (to, reason) = why.outcome();
                 events.push(status_event(&job.session, to, Some(reason.into())));
                 (to, Some(reason.to_owned()))
             }
@@ -655,22 +652,6 @@ fn tokens_of(invocations: &[AgentInvocation]) -> i64 {
 
 /// What a call halted before its answer records.
 const HALTED: &str = "stopped: the run was halted";
-
-/// `Ok` with `a`'s output if it finishes first, else `Err` with `b`'s (`a`
-/// is then dropped). `a` is polled first on every wake.
-async fn first_of<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> Result<A::Output, B::Output> {
-    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
-    std::future::poll_fn(move |cx| {
-        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Ok(v));
-        }
-        b.as_mut().poll(cx).map(Err)
-    })
-    .await
-}
 
 /// How long after the synthesis request went out the first round is
 /// stored (see `play`).

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::SessionJob;
 use super::concurrency::Signal;
+use super::{SessionJob, SessionStatus};
 use crate::band::AgentRole;
 
 /// Where one agent of a live run is.
@@ -60,6 +60,19 @@ pub enum Halt {
     Cancelled,
     /// The server is shutting down: the session is failed as interrupted.
     Interrupted,
+}
+
+impl Halt {
+    /// The status a halted session ends in, and the reason recorded.
+    pub fn outcome(self) -> (SessionStatus, &'static str) {
+        match self {
+            Self::Cancelled => (SessionStatus::Cancelled, "cancelled by its owner"),
+            Self::Interrupted => (
+                SessionStatus::Failed,
+                "interrupted: the server stopped while the band was playing",
+            ),
+        }
+    }
 }
 
 /// Shared between a run (which reports progress and watches for a halt)
