@@ -223,6 +223,14 @@ pub struct BoardTask {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub status: TaskStatus,
+    /// The band's marks, set by the task-progress reaction; each left out
+    /// of the JSON while unset (most cards never had a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_review: bool,
 }
 
 impl From<Task> for BoardTask {
@@ -232,6 +240,9 @@ impl From<Task> for BoardTask {
             title: t.title,
             description: t.description,
             status: t.status,
+            agent: t.assigned_ai_agent,
+            confidence: t.confidence_score,
+            needs_review: t.human_review_required,
         }
     }
 }
@@ -597,9 +608,13 @@ mod tests {
             title: "Tune the drums".into(),
             description: String::new(),
             status: TaskStatus::Todo,
+            agent: None,
+            confidence: None,
+            needs_review: false,
         };
         let json = serde_json::to_string(&task).unwrap();
         assert!(!json.contains("description"), "{json}");
+        assert!(!json.contains("agent") && !json.contains("review"), "{json}");
         assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
 
         task.description = "Low tom buzzes".into();
@@ -608,6 +623,12 @@ mod tests {
             json.contains("\"description\":\"Low tom buzzes\""),
             "{json}"
         );
+        assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
+
+        task.agent = Some("claude".into());
+        task.confidence = Some(0.62);
+        task.needs_review = true;
+        let json = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
     }
 }

@@ -14,6 +14,7 @@ pub mod budgets;
 pub mod events;
 pub mod notifications;
 pub mod pagination;
+pub mod progress;
 pub mod projects;
 pub mod reviews;
 pub mod sessions;

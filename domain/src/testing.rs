@@ -196,6 +196,24 @@ impl TaskRepository for Memory {
         Ok(())
     }
 
+    async fn update_if_unchanged(
+        &self,
+        before: &Task,
+        after: &Task,
+        events: &[EventEnvelope],
+    ) -> Result<bool, TaskError> {
+        let mut tasks = self.tasks.lock().unwrap();
+        match tasks.get(&before.id) {
+            Some(now) if now.updated_at == before.updated_at => {
+                tasks.insert(after.id, after.clone());
+                drop(tasks);
+                self.record(events);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, task: &Task, event: &EventEnvelope) -> Result<(), TaskError> {
         self.tasks.lock().unwrap().remove(&task.id);
         self.record(std::slice::from_ref(event));

@@ -171,8 +171,14 @@ e2e(
     await page.waitForURL(`${BASE}/sessions/${sessionId}`);
     await eventually(async () => assert.equal(await sessionStatus(page), 'completed'));
 
-    // The task is delivered: Done on the board.
-    assert.equal((await apiGetTask(context.request, task.id)).status, 'done');
+    // The task is delivered: Done on the board (moved by the task-progress
+    // reaction to the completion, so a moment after the decision).
+    await eventually(async () =>
+      assert.equal((await apiGetTask(context.request, task.id)).status, 'done'),
+    );
+    const delivered = await apiGetTask(context.request, task.id);
+    assert.equal(delivered.ai_generated, true);
+    assert.equal(delivered.human_review_required, false);
     await page.goto(`${BASE}/projects/${project.id}`);
     await waitForCardIn(page, task.id, 'done');
     // Nothing waits any more.

@@ -26,6 +26,10 @@ pub struct Model {
     pub metadata: Json,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    /// When a human last moved the card (a run never moves it back over that).
+    pub human_moved_at: Option<DateTimeWithTimeZone>,
+    /// The time of the last run event that moved the card or set its AI fields.
+    pub progressed_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,7 @@ mod m20261125_000012_create_event_bus;
 mod m20261207_000013_index_paged_lists;
 mod m20261207_000014_session_cancelled;
 mod m20261207_000015_reactions;
+mod m20261207_000016_task_progress;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_index_paged_lists::Migration),
             Box::new(m20261207_000014_session_cancelled::Migration),
             Box::new(m20261207_000015_reactions::Migration),
+            Box::new(m20261207_000016_task_progress::Migration),
         ]
     }
 }

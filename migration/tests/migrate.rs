@@ -147,6 +147,8 @@ fn user(email: &str) -> users::Model {
         ai_preferences: json!({}),
         created_at: at("2026-11-25T10:00:00+00:00"),
         updated_at: at("2026-11-25T10:00:00+00:00"),
+        human_moved_at: None,
+        progressed_at: None,
     }
 }
 

@@ -347,7 +347,13 @@ pub fn reactions(db: &DatabaseConnection) -> anyhow::Result<domain::events::Reac
     let inbox = domain::notifications::InboxReaction::new(Arc::new(
         SeaOrmNotificationRepository::new(db.clone()),
     ));
-    Ok(domain::events::Reactions::new().register(Arc::new(inbox))?)
+    let progress = domain::progress::TaskProgressReaction::new(
+        Arc::new(SeaOrmSessionRepository::new(db.clone())),
+        Arc::new(SeaOrmTaskRepository::new(db.clone())),
+    );
+    Ok(domain::events::Reactions::new()
+        .register(Arc::new(inbox))?
+        .register(Arc::new(progress))?)
 }
 
 /// Starts the registered reactions as consumers of `bus`, named after this

@@ -38,6 +38,8 @@ backends!(
             created_by: CreatedBy::Human,
             created_at: now,
             updated_at: now,
+            human_moved_at: None,
+            progressed_at: None,
         };
         // An event whose id is already in the log: the append must fail.
         let mut event = EventEnvelope::new(

@@ -809,3 +809,160 @@ backends!(
         assert_eq!(probe.calls(event.id), 1);
     }
 );
+
+// ---------------------------------------------------------------------------
+// Task progress
+// ---------------------------------------------------------------------------
+
+/// Reads the task until `done` holds of it.
+async fn task_until(
+    client: &mut common::Client,
+    task: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = client.get(&format!("/api/v1/tasks/{task}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if done(&r.body) {
+            return r.body;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+matrix!(
+    a_run_moves_its_card_but_never_over_the_human,
+    |url: String, bus: EventBus, _redis: Redis| async move {
+        use domain::sessions::{AiSession, Intent, IntentAction, SessionRepository as _};
+        let app = TestApp::new(&url).await;
+        let mut ada = app.client();
+        let ada_id: Uuid = ada.sign_up("ada@example.com").await["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let project = ada.create_project("Progress").await;
+        let project_id: Uuid = project["id"].as_str().unwrap().parse().unwrap();
+        let r = ada
+            .post(
+                &format!("/api/v1/projects/{project_id}/tasks"),
+                serde_json::json!({"title": "Login form"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let task = r.body["id"].as_str().unwrap().to_owned();
+        let session = AiSession {
+            id: Uuid::new_v4(),
+            project_id,
+            task_id: Some(task.parse().unwrap()),
+            user_id: ada_id,
+            conductor: domain::band::ProviderKind::Claude,
+            status: SessionStatus::Executing,
+            intent: Intent::new(IntentAction::GenerateCode, "", &[]).unwrap(),
+            total_tokens_used: 0,
+            reservation_id: None,
+            failure: None,
+            resumed_at: None,
+            retry_of: None,
+            started_at: Utc::now(),
+            completed_at: None,
+        };
+        server::outbound::db::SeaOrmSessionRepository::new(app.db.clone())
+            .create(&session, &[], 10)
+            .await
+            .unwrap();
+        let handle = server::inbound::reactions::spawn(
+            &server::startup::reactions(&app.db).unwrap(),
+            bus.subscriber.clone(),
+            Arc::new(SeaOrmReactionLog::new(app.db.clone())),
+            reaction_settings("progress-test"),
+        );
+        let event = |event: DomainEvent| {
+            EventEnvelope::new(AggregateType::AiSession, session.id, ada_id, Utc::now(), event)
+        };
+        let started = event(DomainEvent::AiSessionStarted {
+            session_id: session.id,
+            project_id,
+            task_id: session.task_id,
+            intent: session.intent.clone(),
+            reserved_tokens: 0,
+        });
+        bus.publisher
+            .publish(&[stored(1, started.clone())])
+            .await
+            .unwrap();
+        let moved = task_until(&mut ada, &task, "in progress", |t| {
+            t["status"] == "in_progress"
+        })
+        .await;
+        assert_eq!(moved["assigned_ai_agent"], "claude");
+        assert_eq!(moved["human_review_required"], false);
+
+        // The human puts the card back; the run's wait for review then
+        // sets the AI fields but leaves the card.
+        let r = ada
+            .patch(
+                &format!("/api/v1/tasks/{task}"),
+                serde_json::json!({"status": "todo"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let required = event(DomainEvent::HumanReviewRequired {
+            review_id: Uuid::new_v4(),
+            session_id: session.id,
+            kind: domain::sessions::ReviewKind::FinalApproval,
+            reasons: vec![],
+            average_confidence: 0.62,
+            expires_at: Utc::now() + chrono::Duration::days(1),
+        });
+        bus.publisher.publish(&[stored(2, required)]).await.unwrap();
+        let waiting = task_until(&mut ada, &task, "the review flag", |t| {
+            t["human_review_required"] == true
+        })
+        .await;
+        assert_eq!(waiting["status"], "todo", "where the human put it");
+        assert_eq!(waiting["confidence_score"], 0.62);
+        assert_eq!(waiting["ai_generated"], true);
+
+        // Final approval, after the human's move, delivers the task.
+        let completed = event(status(session.id, SessionStatus::Completed));
+        bus.publisher
+            .publish(&[stored(3, completed)])
+            .await
+            .unwrap();
+        let done = task_until(&mut ada, &task, "done", |t| t["status"] == "done").await;
+        assert_eq!(done["human_review_required"], false);
+
+        // The start handed over again, late, under a new sequence: nothing
+        // moves back.
+        bus.publisher.publish(&[stored(4, started)]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let r = ada.get(&format!("/api/v1/tasks/{task}")).await;
+        assert_eq!(r.body["status"], "done");
+        handle.stop().await;
+
+        let moves: Vec<(String, bool)> = server::outbound::db::read_events(&app.db, ada_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "TaskMoved")
+            .map(|e| {
+                (
+                    e.payload["to"].as_str().unwrap().to_owned(),
+                    e.payload["by_session"] == session.id.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                ("in_progress".to_owned(), true),
+                ("todo".to_owned(), false),
+                ("done".to_owned(), true),
+            ]
+        );
+    }
+);

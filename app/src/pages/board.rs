@@ -376,8 +376,14 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
         }
     };
     let BoardTask {
-        title, description, ..
+        title,
+        description,
+        agent,
+        confidence,
+        needs_review,
+        ..
     } = task;
+    let band_marks = ai_marks(agent.as_deref(), confidence);
     let has_description = !description.is_empty();
     let description_text = description.clone();
     let open_href = actions.href(Some(id));
@@ -396,6 +402,14 @@ fn Card(task: BoardTask, actions: BoardActions) -> impl IntoView {
         >
             <h3 class="card-title">{title}</h3>
             {has_description.then(|| view! { <p class="card-text">{description_text}</p> })}
+            {(band_marks.is_some() || needs_review).then(|| view! {
+                <p class="card-ai" data-testid="card-ai">
+                    {band_marks.map(|m| view! { <span>{m}</span> })}
+                    {needs_review.then(|| view! {
+                        <span class="card-needs-review" data-testid="card-needs-review">"Needs review"</span>
+                    })}
+                </p>
+            })}
             <Show
                 when=opened
                 fallback=move || view! { <a href=open_href.clone() class="card-open">"Open"</a> }
@@ -453,6 +467,18 @@ fn CardDetail(
             </ActionForm>
             <TaskSessions id />
         </div>
+    }
+}
+
+/// What the band left on a card: which model ran it and how sure it was
+/// ("claude · 62%"), when a run has set either.
+fn ai_marks(agent: Option<&str>, confidence: Option<f64>) -> Option<String> {
+    let percent = confidence.map(|c| format!("{:.0}%", (c * 100.0).clamp(0.0, 100.0)));
+    match (agent, percent) {
+        (Some(a), Some(p)) => Some(format!("{a} · {p}")),
+        (Some(a), None) => Some(a.to_owned()),
+        (None, Some(p)) => Some(p),
+        (None, None) => None,
     }
 }
 
@@ -640,7 +666,18 @@ fn encode_query(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_query;
+    use super::{ai_marks, encode_query};
+
+    #[test]
+    fn a_card_names_the_band_and_its_confidence() {
+        assert_eq!(ai_marks(None, None), None);
+        assert_eq!(ai_marks(Some("claude"), None).as_deref(), Some("claude"));
+        assert_eq!(ai_marks(None, Some(0.5)).as_deref(), Some("50%"));
+        assert_eq!(
+            ai_marks(Some("gpt"), Some(0.624)).as_deref(),
+            Some("gpt · 62%")
+        );
+    }
 
     #[test]
     fn encodes_like_encode_uri_component() {

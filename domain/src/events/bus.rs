@@ -82,6 +82,8 @@ impl ConsumerGroup {
     pub const ANALYTICS: Self = Self(Cow::Borrowed("analytics"));
     pub const AUDIT: Self = Self(Cow::Borrowed("audit"));
     pub const ALL: [Self; 3] = [Self::NOTIFICATIONS, Self::ANALYTICS, Self::AUDIT];
+    /// The task-progress reaction's group (not one the spec names).
+    pub const TASK_PROGRESS: Self = Self(Cow::Borrowed("task-progress"));
     /// The longest name accepted.
     pub const MAX_LEN: usize = 40;
 

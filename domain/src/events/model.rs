@@ -80,6 +80,9 @@ pub enum DomainEvent {
         project_id: Uuid,
         from: TaskStatus,
         to: TaskStatus,
+        /// The run that moved the card; none when a human did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_session: Option<Uuid>,
     },
     TaskDeleted {
         task_id: Uuid,

@@ -30,8 +30,6 @@ pub struct DecisionStep<'a> {
     /// synthesis), as the session's new reservation. Refused → nothing is
     /// written.
     pub reserve: Option<&'a Reservation>,
-    /// Move this task to `done` (the session delivered its result).
-    pub complete_task: Option<Uuid>,
     pub at: DateTime<Utc>,
     pub events: &'a [EventEnvelope],
 }

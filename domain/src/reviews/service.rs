@@ -38,7 +38,6 @@ use crate::sessions::{
     AgentInvocation, AiSession, Conductor, SessionError, SessionJob, SessionStatus, StatusMove,
     session_event,
 };
-use crate::tasks::TaskStatus;
 
 /// A review as the reviewer sees it.
 #[derive(Debug, Clone)]
@@ -322,29 +321,6 @@ impl ReviewService {
             },
         ));
 
-        // Completing delivers the task: it moves to done on the board.
-        let mut complete_task = None;
-        if approve
-            && review.kind == ReviewKind::FinalApproval
-            && let Some(task_id) = session.task_id
-            && let Ok(task) = self.conductor.tasks.get(user_id, task_id).await
-            && task.status != TaskStatus::Done
-        {
-            complete_task = Some(task_id);
-            events.push(crate::events::EventEnvelope::new(
-                crate::events::AggregateType::Task,
-                task_id,
-                user_id,
-                now,
-                DomainEvent::TaskMoved {
-                    task_id,
-                    project_id: task.project_id,
-                    from: task.status,
-                    to: TaskStatus::Done,
-                },
-            ));
-        }
-
         // Playing on is reserved for in the decision's own transaction.
         let job = match (approve, review.kind) {
             (true, ReviewKind::Gate) => Some(
@@ -366,7 +342,6 @@ impl ReviewService {
                 failure: failure.as_deref(),
             },
             reserve: job.as_ref().map(SessionJob::reservation),
-            complete_task,
             at: now,
             events: &events,
         };
@@ -438,7 +413,6 @@ impl ReviewService {
                 failure: Some(why),
             },
             reserve: None,
-            complete_task: None,
             at: now,
             events: &events,
         };

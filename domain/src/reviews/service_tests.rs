@@ -122,6 +122,7 @@ async fn approval_at_the_gate_plays_the_synthesis_to_final_approval() {
         rig.store.session(session.id).status,
         SessionStatus::Completed
     );
+    rig.react_progress().await;
     assert_eq!(task_status(&rig), TaskStatus::Done);
 }
 
@@ -153,8 +154,11 @@ async fn final_approval_completes_the_session_and_moves_the_task_to_done() {
     let after = rig.store.session(session.id);
     assert_eq!(after.status, SessionStatus::Completed);
     assert!(after.completed_at.is_some());
+    // The card moves by reaction to the completion, not in the decision.
+    assert_ne!(task_status(&rig), TaskStatus::Done);
+    rig.react_progress().await;
     assert_eq!(task_status(&rig), TaskStatus::Done);
-    assert!(rig.store.event_types(rig.task).contains(&"TaskMoved"));
+    assert!(rig.memory.event_types().contains(&"TaskMoved"));
     // A decision spends nothing.
     assert_eq!(rig.store.budget(rig.user).used_this_month, used);
     assert_eq!(rig.store.open_reservations(), 0);
@@ -221,6 +225,7 @@ async fn a_rejection_needs_a_reason_and_fails_the_session() {
         after.failure.as_deref(),
         Some("rejected by the reviewer: too risky")
     );
+    rig.react_progress().await;
     assert_ne!(task_status(&rig), TaskStatus::Done);
     let (points, _) = rig
         .reviews

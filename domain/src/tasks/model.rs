@@ -103,6 +103,14 @@ pub struct Task {
     pub created_by: CreatedBy,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When a human last moved the card: a run that started before then
+    /// leaves the card where the human put it.
+    #[serde(default)]
+    pub human_moved_at: Option<DateTime<Utc>>,
+    /// When the last run event that moved the card or set its AI fields
+    /// happened: an older event handed over late changes nothing.
+    #[serde(default)]
+    pub progressed_at: Option<DateTime<Utc>>,
 }
 
 /// Input for creating a task.

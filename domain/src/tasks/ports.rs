@@ -19,6 +19,20 @@ pub trait TaskRepository: Send + Sync {
     /// `NotFound` if it vanished meanwhile; `Unexpected` otherwise.
     async fn update(&self, task: &Task, events: &[EventEnvelope]) -> Result<(), TaskError>;
 
+    /// Writes `after`'s status, AI fields and `progressed_at` over the task
+    /// **only if** it is still as `before` (same `updated_at`): a run's
+    /// progress never overwrites a change it did not see. `false` when the
+    /// task changed meanwhile or vanished; then nothing is written.
+    ///
+    /// # Errors
+    /// `Unexpected` on storage failure.
+    async fn update_if_unchanged(
+        &self,
+        before: &Task,
+        after: &Task,
+        events: &[EventEnvelope],
+    ) -> Result<bool, TaskError>;
+
     /// # Errors
     /// `NotFound` if it vanished meanwhile; `Unexpected` otherwise.
     async fn delete(&self, task: &Task, event: &EventEnvelope) -> Result<(), TaskError>;

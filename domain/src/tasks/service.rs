@@ -102,6 +102,8 @@ impl TaskService {
             created_by: CreatedBy::Human,
             created_at: now,
             updated_at: now,
+            human_moved_at: None,
+            progressed_at: None,
         };
         let event = event(
             owner_id,
@@ -149,6 +151,9 @@ impl TaskService {
         after.updated_at = Utc::now();
         let mut events = Vec::new();
         if moved {
+            // Every move through this service is a human's: runs move cards
+            // through `progress`, and never over this.
+            after.human_moved_at = Some(after.updated_at);
             events.push(event(
                 owner_id,
                 &after,
@@ -157,6 +162,7 @@ impl TaskService {
                     project_id: after.project_id,
                     from: before.status,
                     to: after.status,
+                    by_session: None,
                 },
             ));
         }

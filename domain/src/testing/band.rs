@@ -28,6 +28,7 @@ use crate::band::{
     StopReason, TokenUsage,
 };
 use crate::budgets::BudgetService;
+use crate::events::EventEnvelope;
 use crate::projects::{NewProject, ProjectService};
 use crate::reviews::ReviewService;
 use crate::sessions::{
@@ -307,13 +308,48 @@ pub struct Rig {
     pub task: Uuid,
 }
 
+impl Rig {
+    /// Hands every session and review event stored so far to the
+    /// task-progress reaction, in order — again each time (the reaction
+    /// is idempotent, and that is tested this way too).
+    pub async fn react_progress(&self) {
+        let events = self.store.state.lock().unwrap().events.clone();
+        self.react_progress_to(&events).await;
+    }
+
+    /// Hands `events` to the task-progress reaction in the order given.
+    pub async fn react_progress_to(&self, events: &[EventEnvelope]) {
+        use crate::events::{Reaction, StoredEvent};
+        let reaction = crate::progress::TaskProgressReaction::new(
+            self.store.clone(),
+            self.memory.clone(),
+        );
+        for (sequence, envelope) in (1..).zip(events) {
+            if reaction.wants(&envelope.event) {
+                let stored = StoredEvent {
+                    sequence,
+                    project_id: None,
+                    request_id: None,
+                    envelope: envelope.clone(),
+                };
+                reaction.handle(&stored).await.unwrap();
+            }
+        }
+    }
+
+    /// The task as stored now.
+    pub fn task(&self) -> crate::tasks::Task {
+        self.memory.tasks.lock().unwrap()[&self.task].clone()
+    }
+}
+
 pub async fn rig(providers: Vec<Arc<Scripted>>) -> Rig {
     rig_with(providers, AiPreferences::default()).await
 }
 
 pub async fn rig_with(providers: Vec<Arc<Scripted>>, preferences: AiPreferences) -> Rig {
     let memory = Arc::new(Memory::default());
-    let store = Store::new(memory.clone());
+    let store = Store::new();
     let user = User {
         id: Uuid::new_v4(),
         email: "conductor@example.com".into(),

@@ -14,7 +14,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Memory;
 use crate::accounts::SubscriptionTier;
 use crate::budgets::{BudgetError, BudgetLedger, Reservation, Settlement, TokenBudget};
 use crate::events::EventEnvelope;
@@ -25,7 +24,6 @@ use crate::sessions::{
     AgentInvocation, AiSession, ReviewRequest, ReviewStatus, SessionError, SessionRepository,
     SessionStatus, SessionStep,
 };
-use crate::tasks::TaskStatus;
 
 /// A reservation as the ledger keeps it.
 #[derive(Debug, Clone)]
@@ -159,18 +157,15 @@ fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError
     SessionError::Unexpected(Box::new(e))
 }
 
-/// The shared store. `memory` holds the users, projects and tasks (a
-/// final approval moves its task to done there).
+/// The shared store (users, projects and tasks live in `Memory`).
 pub struct Store {
     pub state: Mutex<State>,
-    pub memory: Arc<Memory>,
 }
 
 impl Store {
-    pub fn new(memory: Arc<Memory>) -> Arc<Self> {
+    pub fn new() -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
-            memory,
         })
     }
 
@@ -378,13 +373,6 @@ impl ReviewStore for Store {
             }
             if let Some(i) = step.intervention {
                 s.interventions.push(i.clone());
-            }
-            if let Some(task_id) = step.complete_task {
-                // Last, once nothing can refuse the step any more.
-                if let Some(task) = self.memory.tasks.lock().unwrap().get_mut(&task_id) {
-                    task.status = TaskStatus::Done;
-                    task.updated_at = step.at;
-                }
             }
             s.events.extend_from_slice(step.events);
             Ok(())

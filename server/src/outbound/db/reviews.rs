@@ -19,8 +19,7 @@ use domain::reviews::{
     ReviewKind, ReviewRecord, ReviewRequest, ReviewStatus, ReviewStore,
 };
 use domain::sessions::{ReviewReason, SessionError};
-use domain::tasks::TaskStatus;
-use entity::{human_intervention_points as interventions, human_reviews, review_requests, tasks};
+use entity::{human_intervention_points as interventions, human_reviews, review_requests};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -276,7 +275,6 @@ pub(super) async fn decide(
     let (review_id, session_id, to, at) = (step.review_id, step.session_id, step.to, step.at);
     let (from, to_status) = (step.status.from, step.status.to);
     let failure = step.status.failure.map(str::to_owned);
-    let complete_task = step.complete_task;
     let missed = Arc::new(AtomicU8::new(0));
     let miss = missed.clone();
     let applied = apply_with_events(db, step.events, |txn| {
@@ -327,17 +325,6 @@ pub(super) async fn decide(
             }
             if let Some(row) = intervention {
                 interventions::Entity::insert(row).exec(txn).await?;
-            }
-            if let Some(task_id) = complete_task {
-                tasks::Entity::update_many()
-                    .col_expr(
-                        tasks::Column::Status,
-                        Expr::value(TaskStatus::Done.as_str()),
-                    )
-                    .col_expr(tasks::Column::UpdatedAt, Expr::value(to_db_time(at)))
-                    .filter(tasks::Column::Id.eq(task_id))
-                    .exec(txn)
-                    .await?;
             }
             Ok(1)
         })

@@ -60,6 +60,8 @@ fn to_domain(m: tasks::Model) -> Result<Task, TaskError> {
         created_by,
         created_at: from_db_time(m.created_at),
         updated_at: from_db_time(m.updated_at),
+        human_moved_at: m.human_moved_at.map(from_db_time),
+        progressed_at: m.progressed_at.map(from_db_time),
     })
 }
 
@@ -130,6 +132,8 @@ impl TaskRepository for SeaOrmTaskRepository {
             metadata: Set(serde_json::json!({})),
             created_at: Set(to_db_time(task.created_at)),
             updated_at: Set(to_db_time(task.updated_at)),
+            human_moved_at: Set(task.human_moved_at.map(to_db_time)),
+            progressed_at: Set(task.progressed_at.map(to_db_time)),
         };
         apply_with_events(&self.db, std::slice::from_ref(event), |txn| {
             Box::pin(async move { tasks::Entity::insert(row).exec(txn).await.map(|_| 1) })
@@ -150,6 +154,7 @@ impl TaskRepository for SeaOrmTaskRepository {
             description: Set(non_empty(&task.description)),
             status: Set(task.status.as_str().to_owned()),
             updated_at: Set(to_db_time(task.updated_at)),
+            human_moved_at: Set(task.human_moved_at.map(to_db_time)),
             ..Default::default()
         };
         let id = task.id;
@@ -170,6 +175,41 @@ impl TaskRepository for SeaOrmTaskRepository {
         } else {
             Err(TaskError::NotFound)
         }
+    }
+
+    async fn update_if_unchanged(
+        &self,
+        before: &Task,
+        after: &Task,
+        events: &[EventEnvelope],
+    ) -> Result<bool, TaskError> {
+        let changes = tasks::ActiveModel {
+            id: Unchanged(after.id),
+            status: Set(after.status.as_str().to_owned()),
+            assigned_ai_agent: Set(after.assigned_ai_agent.clone()),
+            ai_generated: Set(after.ai_generated),
+            confidence_score: Set(after.confidence_score),
+            human_review_required: Set(after.human_review_required),
+            progressed_at: Set(after.progressed_at.map(to_db_time)),
+            updated_at: Set(to_db_time(after.updated_at)),
+            ..Default::default()
+        };
+        // `before` was read from this table, so its `updated_at` is the
+        // stored value exactly: equal unless someone wrote since.
+        let (id, seen) = (before.id, to_db_time(before.updated_at));
+        apply_with_events(&self.db, events, |txn| {
+            Box::pin(async move {
+                let result = tasks::Entity::update_many()
+                    .set(changes)
+                    .filter(tasks::Column::Id.eq(id))
+                    .filter(tasks::Column::UpdatedAt.eq(seen))
+                    .exec(txn)
+                    .await?;
+                Ok(result.rows_affected)
+            })
+        })
+        .await
+        .map_err(unexpected)
     }
 
     async fn delete(&self, task: &Task, event: &EventEnvelope) -> Result<(), TaskError> {
