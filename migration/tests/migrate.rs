@@ -147,8 +147,6 @@ fn user(email: &str) -> users::Model {
         ai_preferences: json!({}),
         created_at: at("2026-11-25T10:00:00+00:00"),
         updated_at: at("2026-11-25T10:00:00+00:00"),
-        human_moved_at: None,
-        progressed_at: None,
     }
 }
 
@@ -180,6 +178,8 @@ fn task(project_id: Uuid, title: &str, description: Option<&str>) -> tasks::Mode
         metadata: json!({}),
         created_at: at("2026-11-25T10:00:00+00:00"),
         updated_at: at("2026-11-25T10:00:00+00:00"),
+        human_moved_at: None,
+        progressed_at: None,
     }
 }
 
