@@ -4,7 +4,9 @@
 //! reaches a socket open on the other, both ways.
 //!
 //! Their reactions share the work too: session events committed once
-//! reach the notification inbox once, read through either instance.
+//! reach the notification inbox once, read through either instance, and
+//! move each run's card to Done once, whichever instance handles which
+//! of its events.
 //!
 //! Needs `EXITON_TEST_DATABASE_URL` and `EXITON_TEST_REDIS_URL` (both set
 //! by `scripts/test`); without them it prints a notice and passes, except
@@ -140,49 +142,30 @@ async fn next_project_event(socket: &mut Socket) -> (String, String) {
 
 #[tokio::test]
 async fn two_instances_deliver_each_others_events_to_their_sockets() {
-    let (Some(db), Some(redis)) = (TestDb::postgres().await, RedisKeys::new()) else {
-        return;
-    };
-    let site = std::env::temp_dir().join(format!("exiton-site-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&site).unwrap();
-    let outcome = tokio::spawn({
-        let url = db.url.clone();
-        let site = site.clone();
-        async move {
-            // One after the other: the first migrates the fresh database.
-            let a = start(&url, &redis, &site).await;
-            let b = start(&url, &redis, &site).await;
-            let cookie = sign_up(&a, "ada@example.com").await;
-
-            let mut on_b = socket(&b, &cookie).await;
-            let mut on_a = socket(&a, &cookie).await;
-            create_project(&a, &cookie, "Made on A").await;
-            assert_eq!(
-                next_project_event(&mut on_b).await,
-                ("ProjectCreated".to_owned(), "Made on A".to_owned())
-            );
-            assert_eq!(
-                next_project_event(&mut on_a).await,
-                ("ProjectCreated".to_owned(), "Made on A".to_owned())
-            );
-            create_project(&b, &cookie, "Made on B").await;
-            assert_eq!(
-                next_project_event(&mut on_a).await,
-                ("ProjectCreated".to_owned(), "Made on B".to_owned())
-            );
-            assert_eq!(
-                next_project_event(&mut on_b).await,
-                ("ProjectCreated".to_owned(), "Made on B".to_owned())
-            );
-            drop((a, b, redis));
-        }
+    with_two(|a, b, _url| async move {
+        let cookie = sign_up(&a, "ada@example.com").await;
+        let mut on_b = socket(&b, &cookie).await;
+        let mut on_a = socket(&a, &cookie).await;
+        create_project(&a, &cookie, "Made on A").await;
+        assert_eq!(
+            next_project_event(&mut on_b).await,
+            ("ProjectCreated".to_owned(), "Made on A".to_owned())
+        );
+        assert_eq!(
+            next_project_event(&mut on_a).await,
+            ("ProjectCreated".to_owned(), "Made on A".to_owned())
+        );
+        create_project(&b, &cookie, "Made on B").await;
+        assert_eq!(
+            next_project_event(&mut on_a).await,
+            ("ProjectCreated".to_owned(), "Made on B".to_owned())
+        );
+        assert_eq!(
+            next_project_event(&mut on_b).await,
+            ("ProjectCreated".to_owned(), "Made on B".to_owned())
+        );
     })
     .await;
-    let _ = std::fs::remove_dir_all(&site);
-    db.drop_database().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 /// The caller's inbox as `on` answers it.
@@ -197,12 +180,13 @@ async fn inbox(on: &Instance, cookie: &str) -> Value {
     r.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn two_instances_fill_one_inbox_once() {
-    use domain::events::{AggregateType, DomainEvent, EventEnvelope};
-    use domain::sessions::SessionStatus;
-    use sea_orm::TransactionTrait as _;
-
+/// Runs `body` against two instances over a PostgreSQL database and a
+/// Redis prefix of its own (skipped without them), then cleans up.
+async fn with_two<F, Fut>(body: F)
+where
+    F: FnOnce(Instance, Instance, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let (Some(db), Some(redis)) = (TestDb::postgres().await, RedisKeys::new()) else {
         return;
     };
@@ -212,73 +196,11 @@ async fn two_instances_fill_one_inbox_once() {
         let url = db.url.clone();
         let site = site.clone();
         async move {
+            // One after the other: the first migrates the fresh database.
             let a = start(&url, &redis, &site).await;
             let b = start(&url, &redis, &site).await;
-            let cookie = sign_up(&a, "ada@example.com").await;
-            let me: Value = reqwest::Client::new()
-                .get(format!("http://{}/api/v1/auth/me", a.addr))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let user: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
-
-            // Twenty sessions end, committed as the conductor would; both
-            // relays see them, the bus keeps one copy, and the two
-            // instances' inbox consumers share them.
-            let events: Vec<EventEnvelope> = (0..20)
-                .map(|_| {
-                    let session = uuid::Uuid::new_v4();
-                    EventEnvelope::new(
-                        AggregateType::AiSession,
-                        session,
-                        user,
-                        chrono::Utc::now(),
-                        DomainEvent::AiSessionStatusChanged {
-                            session_id: session,
-                            from: SessionStatus::Executing,
-                            to: SessionStatus::Failed,
-                            reason: Some("the provider was down".into()),
-                        },
-                    )
-                })
-                .collect();
-            let conn = server::outbound::db::connect(&url).await.unwrap();
-            let txn = conn.begin().await.unwrap();
-            server::outbound::db::append(&txn, &events).await.unwrap();
-            txn.commit().await.unwrap();
-
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            loop {
-                let got = inbox(&b, &cookie).await;
-                if got["notifications"].as_array().unwrap().len() >= events.len() {
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the inbox stayed at {got}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            for on in [&a, &b] {
-                let got = inbox(on, &cookie).await;
-                let items = got["notifications"].as_array().unwrap();
-                assert_eq!(items.len(), events.len(), "one each: {got}");
-                assert_eq!(got["unread_count"], events.len());
-                let mut ids: Vec<&str> = items
-                    .iter()
-                    .map(|n| n["event_id"].as_str().unwrap())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                assert_eq!(ids.len(), events.len());
-                assert!(items.iter().all(|n| n["kind"] == "session_failed"));
-            }
-            drop((a, b, redis));
+            body(a, b, url).await;
+            drop(redis);
         }
     })
     .await;
@@ -287,4 +209,222 @@ async fn two_instances_fill_one_inbox_once() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// The signed-in user's id, as `on` answers it.
+async fn me(on: &Instance, cookie: &str) -> uuid::Uuid {
+    let me: Value = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/auth/me", on.addr))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Commits `events` as a use case would; both relays see them.
+async fn commit(url: &str, events: &[domain::events::EventEnvelope]) {
+    use sea_orm::TransactionTrait as _;
+    let conn = server::outbound::db::connect(url).await.unwrap();
+    let txn = conn.begin().await.unwrap();
+    server::outbound::db::append(&txn, events).await.unwrap();
+    txn.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_instances_fill_one_inbox_once() {
+    use domain::events::{AggregateType, DomainEvent, EventEnvelope};
+    use domain::sessions::SessionStatus;
+
+    with_two(|a, b, url| async move {
+        let cookie = sign_up(&a, "ada@example.com").await;
+        let user = me(&a, &cookie).await;
+
+        // Twenty sessions end, committed as the conductor would; both
+        // relays see them, the bus keeps one copy, and the two instances'
+        // inbox consumers share them.
+        let events: Vec<EventEnvelope> = (0..20)
+            .map(|_| {
+                let session = uuid::Uuid::new_v4();
+                EventEnvelope::new(
+                    AggregateType::AiSession,
+                    session,
+                    user,
+                    chrono::Utc::now(),
+                    DomainEvent::AiSessionStatusChanged {
+                        session_id: session,
+                        from: SessionStatus::Executing,
+                        to: SessionStatus::Failed,
+                        reason: Some("the provider was down".into()),
+                    },
+                )
+            })
+            .collect();
+        commit(&url, &events).await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = inbox(&b, &cookie).await;
+            if got["notifications"].as_array().unwrap().len() >= events.len() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the inbox stayed at {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for on in [&a, &b] {
+            let got = inbox(on, &cookie).await;
+            let items = got["notifications"].as_array().unwrap();
+            assert_eq!(items.len(), events.len(), "one each: {got}");
+            assert_eq!(got["unread_count"], events.len());
+            let mut ids: Vec<&str> = items
+                .iter()
+                .map(|n| n["event_id"].as_str().unwrap())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), events.len());
+            assert!(items.iter().all(|n| n["kind"] == "session_failed"));
+        }
+    })
+    .await;
+}
+
+/// Two instances share the task-progress reaction's events, in whatever
+/// order each gets them: every run's card still ends in Done, moved there
+/// once, and never back.
+#[tokio::test]
+async fn two_instances_move_each_card_to_done_once() {
+    use domain::events::{AggregateType, DomainEvent, EventEnvelope};
+    use domain::sessions::{AiSession, Intent, IntentAction, SessionRepository as _, SessionStatus};
+
+    with_two(|a, b, url| async move {
+        let cookie = sign_up(&a, "ada@example.com").await;
+        let user = me(&a, &cookie).await;
+        let project = create_project(&a, &cookie, "Progress").await;
+        let project_id: uuid::Uuid = project["id"].as_str().unwrap().parse().unwrap();
+        let http = reqwest::Client::new();
+        let sessions = server::outbound::db::SeaOrmSessionRepository::new(
+            server::outbound::db::connect(&url).await.unwrap(),
+        );
+        let mut tasks = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..8 {
+            let r = http
+                .post(format!("http://{}/api/v1/projects/{project_id}/tasks", a.addr))
+                .header("cookie", &cookie)
+                .json(&json!({"title": format!("Task {i}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let task: Value = r.json().await.unwrap();
+            let task_id: uuid::Uuid = task["id"].as_str().unwrap().parse().unwrap();
+            let session = AiSession {
+                id: uuid::Uuid::new_v4(),
+                project_id,
+                task_id: Some(task_id),
+                user_id: user,
+                conductor: domain::band::ProviderKind::Gpt,
+                status: SessionStatus::Executing,
+                intent: Intent::new(IntentAction::GenerateCode, "", &[]).unwrap(),
+                total_tokens_used: 0,
+                reservation_id: None,
+                failure: None,
+                resumed_at: None,
+                retry_of: None,
+                started_at: chrono::Utc::now(),
+                completed_at: None,
+            };
+            sessions.create(&session, &[], 100).await.unwrap();
+            let at = |ms: i64| chrono::Utc::now() + chrono::Duration::milliseconds(ms);
+            let on = |at, event| {
+                EventEnvelope::new(AggregateType::AiSession, session.id, user, at, event)
+            };
+            events.push(on(
+                at(1),
+                DomainEvent::AiSessionStarted {
+                    session_id: session.id,
+                    project_id,
+                    task_id: Some(task_id),
+                    intent: session.intent.clone(),
+                    reserved_tokens: 0,
+                },
+            ));
+            events.push(on(
+                at(2),
+                DomainEvent::HumanReviewRequired {
+                    review_id: uuid::Uuid::new_v4(),
+                    session_id: session.id,
+                    kind: domain::sessions::ReviewKind::FinalApproval,
+                    reasons: vec![],
+                    average_confidence: 0.9,
+                    expires_at: at(86_400_000),
+                },
+            ));
+            events.push(on(
+                at(3),
+                DomainEvent::AiSessionStatusChanged {
+                    session_id: session.id,
+                    from: SessionStatus::AwaitingReview,
+                    to: SessionStatus::Completed,
+                    reason: None,
+                },
+            ));
+            tasks.push(task_id);
+        }
+        commit(&url, &events).await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        for task in &tasks {
+            loop {
+                let got: Value = http
+                    .get(format!("http://{}/api/v1/tasks/{task}", b.addr))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if got["status"] == "done" {
+                    assert_eq!(got["ai_generated"], true);
+                    assert_eq!(got["human_review_required"], false);
+                    assert_eq!(got["assigned_ai_agent"], "gpt");
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the card stayed at {got}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let log = server::outbound::db::read_events(
+            &server::outbound::db::connect(&url).await.unwrap(),
+            user,
+        )
+        .await
+        .unwrap();
+        for task in &tasks {
+            let to: Vec<&str> = log
+                .iter()
+                .filter(|e| e.event_type == "TaskMoved" && e.aggregate_id == *task)
+                .map(|e| e.payload["to"].as_str().unwrap())
+                .collect();
+            assert_eq!(to.iter().filter(|t| **t == "done").count(), 1, "{to:?}");
+            assert_eq!(to.last(), Some(&"done"), "never back: {to:?}");
+        }
+        // Only their addresses are used above, which a closure would
+        // capture alone, stopping the instances on its first line.
+        drop((a, b));
+    })
+    .await;
 }
