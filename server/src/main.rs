@@ -81,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
     let bus = server::startup::event_bus(&config).await?;
     let relay = server::startup::spawn_relay(&db, &bus);
     live.follow(bus.subscriber.clone());
+    // A cancel recorded on another instance stops this one's run at once.
+    server::runner::follow_cancels(services.runner.clone(), live.subscribe().0);
     // Reactions to events (the notification inbox, ...), off the same bus.
     let reactions = server::startup::spawn_reactions(&db, &bus, &config)?;
 

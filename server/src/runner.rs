@@ -12,7 +12,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use domain::sessions::{Conductor, Halt, LiveRun, RunControl, SessionJob, SessionRunner};
+use domain::events::{DomainEvent, StoredEvent};
+use domain::sessions::{
+    Conductor, Halt, LiveRun, RunControl, SessionJob, SessionRunner, SessionStatus,
+};
+use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -114,6 +118,41 @@ impl SessionRunner for TokioRunner {
     fn control(&self, session_id: Uuid) -> Option<Arc<RunControl>> {
         self.runs().get(&session_id).cloned()
     }
+}
+
+/// Halts this instance's run of every session cancelled anywhere.
+///
+/// A cancel made on an instance that does not play the run records the
+/// session as cancelled at once (the conductor's `cancel`). Its event
+/// reaches every instance's live feed, and the instance playing the run
+/// cuts its calls in flight here rather than at its next step; the run
+/// then finds the session cancelled and pays what its calls used through
+/// a reservation of its own. A feed that lagged past a cancel leaves that
+/// run to find out at its next step, as before.
+pub fn follow_cancels(
+    runner: Arc<dyn SessionRunner>,
+    mut events: broadcast::Receiver<Arc<StoredEvent>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let DomainEvent::AiSessionStatusChanged {
+                        session_id,
+                        to: SessionStatus::Cancelled,
+                        ..
+                    } = &event.envelope.event
+                        && let Some(control) = runner.control(*session_id)
+                    {
+                        tracing::info!(session = %session_id, "cancelled elsewhere; halting the run");
+                        control.halt(Halt::Cancelled);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }
 
 /// Takes a run off the live list and marks it ended.

@@ -472,21 +472,7 @@ backends!(
         assert!(busy.headers.get("retry-after").is_some());
 
         // The run is listed with the reviewer calling.
-        let mut listed = serde_json::Value::Null;
-        for _ in 0..400 {
-            let r = c.get("/api/v1/ai/runs").await;
-            assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
-            let reviewer = r.body["runs"][0]["agents"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|a| a["role"] == "reviewer" && a["state"] == "calling");
-            if reviewer {
-                listed = r.body;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let listed = reviewer_calling(&mut c).await;
         assert_eq!(
             listed["runs"][0]["session_id"],
             session.as_str(),
@@ -560,3 +546,106 @@ backends!(
         assert_eq!(r.body["status"], "cancelled", "{}", r.text);
     }
 );
+
+backends!(
+    a_cancel_made_on_another_instance_hangs_up_on_the_vendor_at_once,
+    |url: String| async move {
+        let vendor = HoldingVendor::start().await;
+        let playing = common::TestApp::with_vars(
+            &url,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("ANTHROPIC_BASE_URL", &vendor.base_url),
+            ],
+        )
+        .await;
+        // As the server wires it: the live feed, and the runner following
+        // it for cancels.
+        let _relay = playing.go_live();
+        let follower = server::runner::follow_cancels(
+            playing.services.runner.clone(),
+            playing.live.subscribe().0,
+        );
+        // Another instance over the same database, with a runner of its own.
+        let other = common::TestApp::over(playing.db.clone());
+
+        let mut c = playing.client();
+        c.sign_up("elsewhere@example.com").await;
+        let mut d = other.client();
+        d.cookie = c.cookie.clone();
+        let project = c.create_project("Blue Bebop").await;
+        let task = c
+            .create_task(project["id"].as_str().unwrap(), "Login form", "Email")
+            .await;
+        let task = task["id"].as_str().unwrap();
+        let r = c
+            .post(
+                &format!("/api/v1/tasks/{task}/execute-ai"),
+                serde_json::json!({"intent": {"action": "generate_code"}}),
+            )
+            .await;
+        assert_eq!(r.status, axum::http::StatusCode::ACCEPTED, "{}", r.text);
+        let session = r.body["session_id"].as_str().unwrap().to_owned();
+        reviewer_calling(&mut c).await;
+        assert_eq!(
+            d.get("/api/v1/ai/runs").await.body["runs"],
+            serde_json::json!([]),
+            "the other instance plays nothing"
+        );
+
+        let r = d
+            .post(
+                &format!("/api/v1/ai/session/{session}/cancel"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], "cancelled");
+        // The playing instance cut the held call: the vendor saw the
+        // hang-up (the reviewer's deadline is minutes away).
+        for _ in 0..500 {
+            if vendor.hung_up.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(vendor.hung_up.load(Ordering::SeqCst), 1);
+        for _ in 0..500 {
+            if c.get("/api/v1/ai/runs").await.body["runs"] == serde_json::json!([]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            c.get("/api/v1/ai/runs").await.body["runs"],
+            serde_json::json!([])
+        );
+        let view = c.get(&format!("/api/v1/ai/session/{session}")).await;
+        assert_eq!(view.body["session"]["status"], "cancelled");
+        let recorded = view.body["session"]["total_tokens_used"].as_i64().unwrap();
+        // Nothing held; the calls that answered are paid, recorded or not.
+        let budget = c.get("/api/v1/budget").await;
+        assert_eq!(budget.body["reserved_tokens"], 0, "{}", budget.text);
+        let used = budget.body["used_this_month"].as_i64().unwrap();
+        assert!(used > 0 && used >= recorded, "{used} vs {recorded}");
+        follower.abort();
+    }
+);
+
+/// Waits until the caller's one live run has its reviewer calling.
+async fn reviewer_calling(c: &mut common::Client) -> serde_json::Value {
+    for _ in 0..400 {
+        let r = c.get("/api/v1/ai/runs").await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+        let reviewer = r.body["runs"][0]["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["role"] == "reviewer" && a["state"] == "calling");
+        if reviewer {
+            return r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the reviewer never started calling");
+}
