@@ -614,7 +614,10 @@ mod tests {
         };
         let json = serde_json::to_string(&task).unwrap();
         assert!(!json.contains("description"), "{json}");
-        assert!(!json.contains("agent") && !json.contains("review"), "{json}");
+        assert!(
+            !json.contains("agent") && !json.contains("review"),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<BoardTask>(&json).unwrap(), task);
 
         task.description = "Low tom buzzes".into();

@@ -881,7 +881,13 @@ matrix!(
             reaction_settings("progress-test"),
         );
         let event = |event: DomainEvent| {
-            EventEnvelope::new(AggregateType::AiSession, session.id, ada_id, Utc::now(), event)
+            EventEnvelope::new(
+                AggregateType::AiSession,
+                session.id,
+                ada_id,
+                Utc::now(),
+                event,
+            )
         };
         let started = event(DomainEvent::AiSessionStarted {
             session_id: session.id,

@@ -302,7 +302,9 @@ async fn two_instances_fill_one_inbox_once() {
 #[tokio::test]
 async fn two_instances_move_each_card_to_done_once() {
     use domain::events::{AggregateType, DomainEvent, EventEnvelope};
-    use domain::sessions::{AiSession, Intent, IntentAction, SessionRepository as _, SessionStatus};
+    use domain::sessions::{
+        AiSession, Intent, IntentAction, SessionRepository as _, SessionStatus,
+    };
 
     with_two(|a, b, url| async move {
         let cookie = sign_up(&a, "ada@example.com").await;
@@ -317,7 +319,10 @@ async fn two_instances_move_each_card_to_done_once() {
         let mut events = Vec::new();
         for i in 0..8 {
             let r = http
-                .post(format!("http://{}/api/v1/projects/{project_id}/tasks", a.addr))
+                .post(format!(
+                    "http://{}/api/v1/projects/{project_id}/tasks",
+                    a.addr
+                ))
                 .header("cookie", &cookie)
                 .json(&json!({"title": format!("Task {i}")}))
                 .send()

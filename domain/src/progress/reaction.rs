@@ -7,8 +7,7 @@ use chrono::Utc;
 
 use super::Stage;
 use crate::events::{
-    AggregateType, ConsumerGroup, DomainEvent, EventEnvelope, Reaction, ReactionError,
-    StoredEvent,
+    AggregateType, ConsumerGroup, DomainEvent, EventEnvelope, Reaction, ReactionError, StoredEvent,
 };
 use crate::sessions::{SessionError, SessionRepository};
 use crate::tasks::{TaskError, TaskRepository};
@@ -72,7 +71,9 @@ impl Reaction for TaskProgressReaction {
             };
             let envelopes: Vec<EventEnvelope> = events
                 .into_iter()
-                .map(|e| EventEnvelope::new(AggregateType::Task, task.id, user, after.updated_at, e))
+                .map(|e| {
+                    EventEnvelope::new(AggregateType::Task, task.id, user, after.updated_at, e)
+                })
                 .collect();
             if self
                 .tasks

@@ -225,7 +225,10 @@ fn only_run_events_with_a_stage_are_wanted() {
         reason: None,
     };
     assert_eq!(
-        Stage::of(&changed(SessionStatus::AwaitingReview, SessionStatus::Executing)),
+        Stage::of(&changed(
+            SessionStatus::AwaitingReview,
+            SessionStatus::Executing
+        )),
         Some((session, Stage::Resumed))
     );
     assert_eq!(
@@ -238,7 +241,10 @@ fn only_run_events_with_a_stage_are_wanted() {
         "the start is told by AiSessionStarted"
     );
     assert_eq!(
-        Stage::of(&changed(SessionStatus::Executing, SessionStatus::AwaitingReview)),
+        Stage::of(&changed(
+            SessionStatus::Executing,
+            SessionStatus::AwaitingReview
+        )),
         None,
         "the wait is told by HumanReviewRequired, which has the confidence"
     );

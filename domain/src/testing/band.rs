@@ -320,10 +320,8 @@ impl Rig {
     /// Hands `events` to the task-progress reaction in the order given.
     pub async fn react_progress_to(&self, events: &[EventEnvelope]) {
         use crate::events::{Reaction, StoredEvent};
-        let reaction = crate::progress::TaskProgressReaction::new(
-            self.store.clone(),
-            self.memory.clone(),
-        );
+        let reaction =
+            crate::progress::TaskProgressReaction::new(self.store.clone(), self.memory.clone());
         for (sequence, envelope) in (1..).zip(events) {
             if reaction.wants(&envelope.event) {
                 let stored = StoredEvent {
