@@ -1,0 +1,1 @@
+//! A proposal turned into a commit in memory; merging and landing it.

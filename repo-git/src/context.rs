@@ -1,0 +1,1 @@
+//! What the band is shown of a commit: the map and the relevant files.

@@ -1,0 +1,1 @@
+//! Opening, creating and cloning a repository; its status.
