@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod pagination;
 pub mod progress;
 pub mod projects;
+pub mod repos;
 pub mod reviews;
 pub mod sessions;
 pub mod tasks;
@@ -47,6 +48,8 @@ pub struct Services {
     /// Plays sessions in the background: every run goes through it.
     pub runner: std::sync::Arc<dyn sessions::SessionRunner>,
     pub projects: projects::ProjectService,
+    /// Each project's git repository.
+    pub repos: repos::RepositoryService,
     pub tasks: tasks::TaskService,
     /// Each user's notification inbox.
     pub inbox: notifications::InboxService,

@@ -55,6 +55,8 @@ impl DomainEvent {
             Self::TaskCreated { task } | Self::TaskUpdated { task, .. } => Some(task.project_id),
             Self::ProjectArchived { project_id, .. }
             | Self::ProjectDeleted { project_id }
+            | Self::RepositoryLinked { project_id, .. }
+            | Self::RepositoryUnlinked { project_id }
             | Self::TaskMoved { project_id, .. }
             | Self::TaskDeleted { project_id, .. }
             | Self::AiSessionStarted { project_id, .. } => Some(*project_id),

@@ -68,6 +68,17 @@ pub enum DomainEvent {
     ProjectDeleted {
         project_id: Uuid,
     },
+    /// A repository was linked to the project (or the link replaced).
+    RepositoryLinked {
+        project_id: Uuid,
+        kind: crate::repos::RepoKind,
+        base_branch: String,
+        push: crate::repos::PushPolicy,
+    },
+    /// The project's repository was unlinked (its files untouched).
+    RepositoryUnlinked {
+        project_id: Uuid,
+    },
     TaskCreated {
         task: Task,
     },
@@ -184,6 +195,8 @@ impl DomainEvent {
             Self::ProjectUpdated { .. } => "ProjectUpdated",
             Self::ProjectArchived { .. } => "ProjectArchived",
             Self::ProjectDeleted { .. } => "ProjectDeleted",
+            Self::RepositoryLinked { .. } => "RepositoryLinked",
+            Self::RepositoryUnlinked { .. } => "RepositoryUnlinked",
             Self::TaskCreated { .. } => "TaskCreated",
             Self::TaskUpdated { .. } => "TaskUpdated",
             Self::TaskMoved { .. } => "TaskMoved",

@@ -1,0 +1,24 @@
+//! What can go wrong linking or reading a project's repository.
+
+use crate::{BoxError, InvalidField};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(transparent)]
+    InvalidField(#[from] InvalidField),
+    #[error("project not found")]
+    ProjectNotFound,
+    #[error("project is archived; restore it before changing its repository")]
+    ProjectArchived,
+    /// The project has no repository linked.
+    #[error("this project has no repository linked")]
+    NotLinked,
+    /// A server path outside the operator's allowed roots (or none are set).
+    #[error("{0}")]
+    PathNotAllowed(String),
+    /// The clone failed, with git's reason (never the credentials).
+    #[error("the clone failed: {0}")]
+    CloneFailed(String),
+    #[error("unexpected repository error")]
+    Unexpected(#[source] BoxError),
+}
