@@ -14,6 +14,7 @@ pub mod human_intervention_points;
 pub mod human_reviews;
 pub mod model_version_log;
 pub mod notifications;
+pub mod project_repositories;
 pub mod projects;
 pub mod reaction_receipts;
 pub mod review_requests;
@@ -36,6 +37,7 @@ pub mod prelude {
     pub use super::human_reviews::Entity as HumanReviews;
     pub use super::model_version_log::Entity as ModelVersionLog;
     pub use super::notifications::Entity as Notifications;
+    pub use super::project_repositories::Entity as ProjectRepositories;
     pub use super::projects::Entity as Projects;
     pub use super::reaction_receipts::Entity as ReactionReceipts;
     pub use super::review_requests::Entity as ReviewRequests;

@@ -27,6 +27,7 @@ mod m20261207_000013_index_paged_lists;
 mod m20261207_000014_session_cancelled;
 mod m20261207_000015_reactions;
 mod m20261207_000016_task_progress;
+mod m20261207_000017_project_repositories;
 
 /// Applies (or rolls back) every EXITON migration, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_session_cancelled::Migration),
             Box::new(m20261207_000015_reactions::Migration),
             Box::new(m20261207_000016_task_progress::Migration),
+            Box::new(m20261207_000017_project_repositories::Migration),
         ]
     }
 }

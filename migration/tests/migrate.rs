@@ -268,8 +268,8 @@ async fn roundtrip_up_down_up(db: DatabaseConnection) {
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(
         app_tables(&db).await.len(),
-        18 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
-        "18 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
+        19 + usize::from(db.get_database_backend() == DbBackend::Sqlite) * 5,
+        "19 tables (+ tasks_fts and its 4 shadow tables on SQLite): {:?}",
         app_tables(&db).await
     );
 

@@ -78,6 +78,36 @@ pub struct Config {
     /// `EXITON_LOCAL_CONCURRENCY`, `EXITON_LOCAL_QUEUE` (waiting calls per
     /// user), `EXITON_LOCAL_REPEAT_PENALTY`.
     pub local_model: LocalModelSetting,
+    /// `EXITON_REPO_ROOTS`: the directories (a path list, `:`-separated)
+    /// inside which a project may link a local repository (or clone a
+    /// `file://` URL); canonical. Empty by default: no server path is
+    /// exposed until the operator says so.
+    pub repo_roots: Vec<PathBuf>,
+    /// `EXITON_SECRET_KEY`: the key stored credentials are sealed with
+    /// (redacted in `Debug`); without it, `<data dir>/secret.key`.
+    pub secret_key: Option<String>,
+}
+
+/// The allowed roots, each made canonical (symlinks resolved) so that a
+/// repository's canonical path can be compared with them.
+///
+/// # Errors
+/// When a listed directory does not exist or is relative.
+fn repo_roots(raw: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    std::env::split_paths(raw)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| {
+            if !p.is_absolute() {
+                bail!("EXITON_REPO_ROOTS: {} is not an absolute path", p.display());
+            }
+            std::fs::canonicalize(&p).map_err(|e| {
+                anyhow::anyhow!("EXITON_REPO_ROOTS: {} cannot be used: {e}", p.display())
+            })
+        })
+        .collect()
 }
 
 /// The file the set-up scripts unpack into `<data dir>/models/`.
@@ -129,7 +159,10 @@ impl Config {
             bail!("EXITON_PUBLIC_URL must start with http:// or https:// (got {url:?})");
         }
         let local_model = local_model(&get, &data_dir)?;
+        let repo_roots = repo_roots(get("EXITON_REPO_ROOTS").as_deref())?;
         Ok(Self {
+            repo_roots,
+            secret_key: get("EXITON_SECRET_KEY").filter(|k| !k.trim().is_empty()),
             local_model,
             database_url,
             data_dir,
@@ -451,6 +484,11 @@ impl fmt::Debug for Config {
             .field("net", &self.net)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("local_model", &self.local_model)
+            .field("repo_roots", &self.repo_roots)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -603,6 +641,22 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/exiton"));
+    }
+
+    #[test]
+    fn repo_roots_are_canonical_and_the_secret_key_redacted() {
+        let c = cfg(&[("EXITON_SECRET_KEY", "correct horse battery")]).unwrap();
+        assert!(c.repo_roots.is_empty(), "none by default");
+        assert!(!format!("{c:?}").contains("horse"));
+        let tmp = std::env::temp_dir();
+        let listed = format!("{}:{}", tmp.display(), tmp.join(".").display());
+        let c = cfg(&[("EXITON_REPO_ROOTS", &listed)]).unwrap();
+        let canonical = std::fs::canonicalize(&tmp).unwrap();
+        assert_eq!(c.repo_roots, [canonical.clone(), canonical]);
+        let err = cfg(&[("EXITON_REPO_ROOTS", "relative/dir")]).unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
+        let err = cfg(&[("EXITON_REPO_ROOTS", "/no/such/exiton/root")]).unwrap_err();
+        assert!(err.to_string().contains("EXITON_REPO_ROOTS"), "{err}");
     }
 
     #[test]

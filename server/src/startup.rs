@@ -35,8 +35,9 @@ use crate::outbound::ai;
 use crate::outbound::bus::{EventBus, Relay, RelayHandle, RelaySettings};
 use crate::outbound::db::{
     SeaOrmApiKeyRepository, SeaOrmBudgetLedger, SeaOrmNotificationRepository,
-    SeaOrmProjectRepository, SeaOrmReactionLog, SeaOrmReviewStore, SeaOrmSessionHistory,
-    SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository, SeaOrmUserRepository,
+    SeaOrmProjectRepository, SeaOrmReactionLog, SeaOrmRepoLinkStore, SeaOrmReviewStore,
+    SeaOrmSessionHistory, SeaOrmSessionRepository, SeaOrmSessionStore, SeaOrmTaskRepository,
+    SeaOrmUserRepository,
 };
 use crate::outbound::hashing::Argon2Hasher;
 use crate::outbound::random::OsSecretGenerator;
@@ -86,6 +87,22 @@ pub fn services_with(
         Arc::new(OsSecretGenerator),
     );
     let project_service = ProjectService::new(projects.clone());
+    let secrets: Arc<dyn domain::repos::SecretBox> = match &config.secret_key {
+        Some(key) => Arc::new(crate::outbound::secrets::KeyBox::from_secret(key)),
+        None => Arc::new(crate::outbound::secrets::KeyBox::from_key_file(
+            &config.data_dir,
+        )),
+    };
+    let repos = domain::repos::RepositoryService::new(
+        projects.clone(),
+        Arc::new(SeaOrmRepoLinkStore::new(db.clone())),
+        Arc::new(crate::outbound::git::LibGitHost),
+        secrets,
+        domain::repos::RepoSettings {
+            roots: config.repo_roots.clone(),
+            home: config.data_dir.join("repos"),
+        },
+    );
     let task_service = TaskService::new(projects, tasks);
     let conductor = Conductor {
         sessions: Arc::new(SeaOrmSessionRepository::new(db.clone())),
@@ -121,6 +138,7 @@ pub fn services_with(
         budgets,
         conductor,
         projects: project_service,
+        repos,
         tasks: task_service,
         inbox,
         reactions,

@@ -13,9 +13,13 @@ pub enum RepoError {
     /// The project has no repository linked.
     #[error("this project has no repository linked")]
     NotLinked,
-    /// A server path outside the operator's allowed roots (or none are set).
-    #[error("{0}")]
-    PathNotAllowed(String),
+    /// A server path (in `field`) outside the operator's allowed roots, or
+    /// none are set.
+    #[error("{message}")]
+    PathNotAllowed {
+        field: &'static str,
+        message: String,
+    },
     /// The clone failed, with git's reason (never the credentials).
     #[error("the clone failed: {0}")]
     CloneFailed(String),

@@ -133,6 +133,12 @@ impl RepositoryService {
                 (path, Some(url.url), url.credentials, branch)
             }
         };
+        // The data directory may be configured relative; links are absolute.
+        let path = self
+            .git
+            .canonical(&path.display().to_string())
+            .await
+            .map_err(|e| at("path", e))?;
         let base_branch = base_branch
             .or(checked_out)
             .unwrap_or_else(|| "main".to_owned());
@@ -273,11 +279,12 @@ impl RepositoryService {
     /// `raw` resolved (symlinks and all), if it lies inside an allowed root.
     async fn allowed(&self, raw: &str, field: &'static str) -> Result<PathBuf, RepoError> {
         if self.settings.roots.is_empty() {
-            return Err(RepoError::PathNotAllowed(
-                "this server links no local paths: its operator lists the allowed \
-                 directories in EXITON_REPO_ROOTS"
+            return Err(RepoError::PathNotAllowed {
+                field,
+                message: "this server links no local paths: its operator lists the allowed \
+                          directories in EXITON_REPO_ROOTS"
                     .to_owned(),
-            ));
+            });
         }
         if !Path::new(raw).is_absolute() {
             return Err(InvalidField::new(field, "must be an absolute path").into());
@@ -286,10 +293,13 @@ impl RepositoryService {
         if inside_roots(&path, &self.settings.roots) {
             Ok(path)
         } else {
-            Err(RepoError::PathNotAllowed(format!(
-                "{} is outside the directories this server allows (EXITON_REPO_ROOTS)",
-                path.display()
-            )))
+            Err(RepoError::PathNotAllowed {
+                field,
+                message: format!(
+                    "{} is outside the directories this server allows (EXITON_REPO_ROOTS)",
+                    path.display()
+                ),
+            })
         }
     }
 

@@ -254,7 +254,7 @@ async fn paths_outside_the_roots_are_refused_symlinks_resolved_first() {
         none.repos
             .link(none.owner, none.project, local("/srv/repos/app"))
             .await,
-        Err(RepoError::PathNotAllowed(_))
+        Err(RepoError::PathNotAllowed { field: "path", .. })
     ));
     let rig = rig(&["/srv/repos"]).await;
     for outside in ["/etc/secret", "/srv/repos/escape"] {
@@ -264,7 +264,7 @@ async fn paths_outside_the_roots_are_refused_symlinks_resolved_first() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, RepoError::PathNotAllowed(_)),
+            matches!(err, RepoError::PathNotAllowed { field: "path", .. }),
             "{outside}: {err:?}"
         );
     }
@@ -300,7 +300,10 @@ async fn paths_outside_the_roots_are_refused_symlinks_resolved_first() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, RepoError::PathNotAllowed(_)), "{err:?}");
+    assert!(
+        matches!(err, RepoError::PathNotAllowed { field: "url", .. }),
+        "{err:?}"
+    );
     assert!(rig.links.0.lock().unwrap().is_empty(), "nothing linked");
 }
 

@@ -3,5 +3,7 @@
 pub mod ai;
 pub mod bus;
 pub mod db;
+pub mod git;
 pub mod hashing;
 pub mod random;
+pub mod secrets;

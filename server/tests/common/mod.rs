@@ -335,6 +335,10 @@ impl Client {
         self.json(Method::PATCH, path, body).await
     }
 
+    pub async fn put(&mut self, path: &str, body: Value) -> Reply {
+        self.json(Method::PUT, path, body).await
+    }
+
     /// Signs up a fresh user and keeps their cookie; returns the user JSON.
     pub async fn sign_up(&mut self, email: &str) -> Value {
         let r = self

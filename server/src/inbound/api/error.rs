@@ -13,6 +13,7 @@ use domain::budgets::BudgetError;
 use domain::events::ReactionError;
 use domain::notifications::NotificationError;
 use domain::projects::ProjectError;
+use domain::repos::RepoError;
 use domain::reviews::ReviewError;
 use domain::sessions::{ConductorError, HistoryError};
 use domain::tasks::TaskError;
@@ -191,6 +192,32 @@ impl From<ProjectError> for ApiError {
             ProjectError::InvalidField(f) => Self::invalid(f),
             ProjectError::NotFound => Self::not_found("project"),
             ProjectError::Unexpected(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::InvalidField(f) => Self::invalid(f),
+            RepoError::ProjectNotFound => Self::not_found("project"),
+            RepoError::NotLinked => Self::new(StatusCode::NOT_FOUND, "not_linked", e.to_string()),
+            RepoError::ProjectArchived => {
+                Self::new(StatusCode::CONFLICT, "project_archived", e.to_string())
+            }
+            RepoError::PathNotAllowed { field, .. } => Self {
+                field: Some(field.into()),
+                ..Self::new(StatusCode::FORBIDDEN, "path_not_allowed", e.to_string())
+            },
+            RepoError::CloneFailed(_) => Self {
+                field: Some("url".into()),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "clone_failed",
+                    e.to_string(),
+                )
+            },
+            RepoError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }
     }
 }

@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod notifications;
 mod projects;
+mod repositories;
 mod reviews;
 mod sessions;
 mod tasks;
@@ -39,6 +40,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(projects::show)
                 .patch(projects::update)
                 .delete(projects::delete),
+        )
+        .route(
+            "/projects/{id}/repository",
+            get(repositories::show)
+                .put(repositories::put)
+                .delete(repositories::delete),
         )
         .route("/projects/{id}/tasks", get(tasks::list).post(tasks::create))
         .route("/projects/{id}/ai-sessions", get(sessions::for_project))

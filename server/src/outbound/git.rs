@@ -1,0 +1,123 @@
+//! `GitHost` over the `repo-git` crate (libgit2). libgit2 blocks, so every
+//! call runs on tokio's blocking pool.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use domain::repos::{Credentials, GitHost, GitHostError, RepoStatus};
+use repo_git::repo::{self, RepoError};
+
+/// The git host of this server's file system.
+#[derive(Debug, Clone, Default)]
+pub struct LibGitHost;
+
+fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> GitHostError {
+    GitHostError::Unexpected(Box::new(e))
+}
+
+fn host_error(e: RepoError) -> GitHostError {
+    match e {
+        RepoError::NotARepository(_) => GitHostError::NotARepository,
+        RepoError::NotEmpty(_) => GitHostError::NotEmpty,
+        RepoError::InvalidBranch(_) | RepoError::NoSuchBranch(_) => GitHostError::InvalidBranch,
+        RepoError::Clone(why) => GitHostError::CloneFailed(why),
+        other => unexpected(other),
+    }
+}
+
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, GitHostError> + Send + 'static,
+) -> Result<T, GitHostError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(unexpected)?
+}
+
+#[async_trait]
+impl GitHost for LibGitHost {
+    async fn canonical(&self, path: &str) -> Result<PathBuf, GitHostError> {
+        let path = path.to_owned();
+        blocking(move || {
+            std::fs::canonicalize(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => GitHostError::Missing,
+                _ => unexpected(e),
+            })
+        })
+        .await
+    }
+
+    async fn open(&self, path: &Path) -> Result<Option<String>, GitHostError> {
+        let path = path.to_owned();
+        blocking(move || {
+            let repo = repo::open(&path).map_err(host_error)?;
+            Ok(repo::current_branch(&repo))
+        })
+        .await
+    }
+
+    async fn create(&self, path: &Path, branch: &str) -> Result<(), GitHostError> {
+        let (path, branch) = (path.to_owned(), branch.to_owned());
+        blocking(move || repo::init(&path, &branch).map(|_| ()).map_err(host_error)).await
+    }
+
+    async fn clone_repo(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+        dest: &Path,
+        branch: Option<&str>,
+    ) -> Result<Option<String>, GitHostError> {
+        let url = url.to_owned();
+        let credentials = credentials.map(|c| repo::Credentials {
+            username: c.username.clone(),
+            secret: c.secret.clone(),
+        });
+        let (dest, branch) = (dest.to_owned(), branch.map(str::to_owned));
+        blocking(move || {
+            let cloned = repo::clone(&url, credentials.as_ref(), &dest, branch.as_deref());
+            match cloned {
+                Ok(repo) => Ok(repo::current_branch(&repo)),
+                Err(e) => {
+                    // A failed clone leaves no half-made directory behind.
+                    if !matches!(e, RepoError::NotEmpty(_)) {
+                        let _ = std::fs::remove_dir_all(&dest);
+                    }
+                    Err(host_error(e))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn has_branch(&self, path: &Path, branch: &str) -> Result<bool, GitHostError> {
+        let (path, branch) = (path.to_owned(), branch.to_owned());
+        blocking(move || {
+            let repo = repo::open(&path).map_err(host_error)?;
+            Ok(repo::has_branch(&repo, &branch))
+        })
+        .await
+    }
+
+    async fn status(&self, path: &Path, base_branch: &str) -> Result<RepoStatus, GitHostError> {
+        let (path, base) = (path.to_owned(), base_branch.to_owned());
+        blocking(move || {
+            let repo = repo::open(&path).map_err(host_error)?;
+            let s = repo::status(&repo, &base).map_err(host_error)?;
+            Ok(RepoStatus {
+                clean: s.dirty_count == 0,
+                checked_out: s.checked_out,
+                head: s.head,
+                base_branch: s.base_branch,
+                base_commit: s.base_commit,
+                bare: s.bare,
+                dirty: s.dirty,
+                dirty_count: s.dirty_count,
+                upstream: s.upstream,
+                ahead: s.ahead,
+                behind: s.behind,
+            })
+        })
+        .await
+    }
+}
