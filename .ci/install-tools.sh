@@ -102,6 +102,23 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   with_progress "wasm-bindgen-cli" 90 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
 fi
 
+# libgit2 (built from its vendored source by the git2 crate) speaks https
+# through the system's OpenSSL, found with pkg-config; the tests use the git
+# CLI as their oracle.
+missing_debs=()
+for deb in libssl-dev pkg-config git; do
+  dpkg -s "$deb" >/dev/null 2>&1 || missing_debs+=("$deb")
+done
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  log "installing ${missing_debs[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing: ${missing_debs[*]} (sudo apt-get install ${missing_debs[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" >/dev/null
+fi
+
 if $with_browser && ! command -v chromium >/dev/null 2>&1; then
   log "installing chromium"
   if [ "$(id -u)" -ne 0 ]; then
