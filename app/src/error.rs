@@ -136,6 +136,27 @@ mod from_domain {
         }
     }
 
+    impl From<domain::repos::RepoError> for AppError {
+        fn from(e: domain::repos::RepoError) -> Self {
+            use domain::repos::RepoError;
+            match e {
+                RepoError::InvalidField(f) => f.into(),
+                RepoError::ProjectNotFound => Self::NotFound("project".into()),
+                RepoError::NotLinked => Self::NotFound("repository".into()),
+                RepoError::ProjectArchived => Self::Conflict(e.to_string()),
+                RepoError::PathNotAllowed { field, .. } => Self::Invalid {
+                    field: field.into(),
+                    message: e.to_string(),
+                },
+                RepoError::CloneFailed(_) => Self::Invalid {
+                    field: "url".into(),
+                    message: e.to_string(),
+                },
+                RepoError::Unexpected(cause) => internal(cause.as_ref()),
+            }
+        }
+    }
+
     impl From<TaskError> for AppError {
         fn from(e: TaskError) -> Self {
             match e {

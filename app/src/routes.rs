@@ -8,10 +8,11 @@
 //!
 //! Pages are split in groups a user opens together — signing in, the
 //! projects list, the board, the band (its form and its session), the
-//! reviews (the queue, one review, the interventions log) and the settings —
-//! rather than one module per page: the splitter makes a module for every
-//! set of split points sharing code, so twelve points made some sixty
-//! files for one first visit, where six make far fewer.
+//! reviews (the queue, one review, the interventions log) and the settings
+//! (yours, and a project's repository) — rather than one module per page:
+//! the splitter makes a module for every set of split points sharing code,
+//! so twelve points made some sixty files for one first visit, where six
+//! make far fewer.
 
 use leptos::lazy;
 use leptos::prelude::*;
@@ -23,6 +24,7 @@ use crate::pages::band::{RunBandPage, SessionPage};
 use crate::pages::board::BoardPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::projects::ProjectsPage;
+use crate::pages::repository::RepositoryPage;
 use crate::pages::reviews::{InterventionsPage, ReviewPage, ReviewsPage};
 use crate::pages::settings::SettingsPage;
 
@@ -36,6 +38,8 @@ enum Page {
     Reviews,
     Review,
     Interventions,
+    Settings,
+    Repository,
 }
 
 #[lazy]
@@ -74,8 +78,11 @@ fn reviews_view(page: Page) -> AnyView {
 }
 
 #[lazy]
-fn settings_view() -> AnyView {
-    view! { <SettingsPage /> }.into_any()
+fn settings_view(page: Page) -> AnyView {
+    match page {
+        Page::Repository => view! { <RepositoryPage /> }.into_any(),
+        _ => view! { <SettingsPage /> }.into_any(),
+    }
 }
 
 /// A lazy route whose view is `$view` (with `$page` for a group's page).
@@ -114,7 +121,8 @@ lazy_route!(SessionRoute => band_view(Page::Session), __preload_band_view);
 lazy_route!(ReviewsRoute => reviews_view(Page::Reviews), __preload_reviews_view);
 lazy_route!(ReviewRoute => reviews_view(Page::Review), __preload_reviews_view);
 lazy_route!(InterventionsRoute => reviews_view(Page::Interventions), __preload_reviews_view);
-lazy_route!(SettingsRoute => settings_view(), __preload_settings_view);
+lazy_route!(SettingsRoute => settings_view(Page::Settings), __preload_settings_view);
+lazy_route!(RepositoryRoute => settings_view(Page::Repository), __preload_settings_view);
 
 /// Every route. Async SSR for pages that may redirect to sign-in, so the
 /// redirect can still be an HTTP 302.
@@ -127,6 +135,7 @@ pub fn AppRoutes() -> impl IntoView {
             <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} ssr=SsrMode::Async />
             <Route path=path!("/projects/:id") view={Lazy::<BoardRoute>::new()} ssr=SsrMode::Async />
             <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
+            <Route path=path!("/projects/:id/repository") view={Lazy::<RepositoryRoute>::new()} ssr=SsrMode::Async />
             <Route path=path!("/tasks/:id/band") view={Lazy::<RunBandRoute>::new()} ssr=SsrMode::Async />
             <Route path=path!("/sessions/:id") view={Lazy::<SessionRoute>::new()} ssr=SsrMode::Async />
             <Route path=path!("/reviews") view={Lazy::<ReviewsRoute>::new()} ssr=SsrMode::Async />

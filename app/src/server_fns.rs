@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+mod repository;
 mod reviews;
+pub use repository::*;
 pub use reviews::*;
 
 #[cfg(feature = "ssr")]

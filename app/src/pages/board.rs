@@ -217,6 +217,7 @@ fn BoardHeader(project: Project, search: Memo<String>, help_open: RwSignal<bool>
                 <a href="/" class="text-sm text-slate-400 hover:text-slate-200">"← Projects"</a>
                 <h1 class="text-2xl font-semibold" data-testid="board-title">{project.name.clone()}</h1>
                 <span class=format!("badge badge-{}", project.status.as_str())>{project.status.as_str()}</span>
+                <a href=format!("/projects/{}/repository", project.id) class="ml-3 text-sm text-brass-300 hover:underline" data-testid="repo-settings">"Repository"</a>
             </div>
             // A GET form: Enter searches even before hydration; once
             // hydrated, typing filters as you go.
