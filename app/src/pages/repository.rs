@@ -53,7 +53,13 @@ fn Repository() -> impl IntoView {
                 })}
             </Transition>
             <div class="mt-4 space-y-2">
-                <ErrorNote error=link_error />
+                // Every refusal here is about the one form, so each shows
+                // whole (it names its field), not beside an input.
+                {move || link_error.get().map(|e| view! {
+                    <p class="rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert" data-testid="repo-error">
+                        {e.to_string()}
+                    </p>
+                })}
                 <ErrorNote error=unlink_error />
             </div>
             {move || id.get().map(|id| view! { <LinkForm project_id=id link /> })}
@@ -71,10 +77,11 @@ fn Linked(view: RepositoryView, unlink: ServerAction<UnlinkRepository>) -> impl 
             .map(|c| c.chars().take(8).collect::<String>())
             .unwrap_or_else(|| "—".to_owned())
     };
-    let state = if status.clean {
-        "clean".to_owned()
-    } else {
-        format!("{} changed files", status.dirty_count)
+    let state = match status.dirty_count {
+        _ if status.bare => "bare (no work tree)".to_owned(),
+        0 => "clean".to_owned(),
+        1 => "1 changed file".to_owned(),
+        n => format!("{n} changed files"),
     };
     let remote = match (status.ahead, status.behind, status.upstream.as_deref()) {
         (Some(a), Some(b), Some(up)) => Some(format!("{a} ahead, {b} behind {up}")),
