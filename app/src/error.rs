@@ -152,6 +152,7 @@ mod from_domain {
                     field: "url".into(),
                     message: e.to_string(),
                 },
+                RepoError::BaseBranchGone(_) => Self::Conflict(e.to_string()),
                 RepoError::Unexpected(cause) => internal(cause.as_ref()),
             }
         }
@@ -190,6 +191,7 @@ mod from_domain {
                 | ConductorError::ProviderNotConfigured { .. }
                 | ConductorError::NotRunning { .. }
                 | ConductorError::NotRetryable { .. }
+                | ConductorError::Repository(_)
                 // The message says what to do; a form shows it as is.
                 | ConductorError::TooManySessions { .. } => Self::Conflict(e.to_string()),
                 ConductorError::Budget(b) => b.into(),

@@ -13,3 +13,6 @@
 pub mod change;
 pub mod context;
 pub mod repo;
+
+/// libgit2's bindings, for callers that name its types (an `Oid`).
+pub use git2;

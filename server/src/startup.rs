@@ -115,6 +115,7 @@ pub fn services_with(
         sleeper: Arc::new(ai::TokioSleeper),
         live,
         settings: config.conductor.clone(),
+        code: Some(repos.clone()),
     };
     let history = domain::sessions::HistoryService::new(
         Arc::new(SeaOrmSessionHistory::new(db.clone())),

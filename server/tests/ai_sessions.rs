@@ -63,6 +63,7 @@ fn session(f: &Fixture) -> AiSession {
         failure: None,
         resumed_at: None,
         retry_of: None,
+        code: None,
         started_at: Utc::now(),
         completed_at: None,
     }

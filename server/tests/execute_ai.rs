@@ -399,3 +399,82 @@ backends!(
         assert_eq!(decision["outputs"]["conductor"], edited, "{}", shown.text);
     }
 );
+
+backends!(
+    the_band_is_shown_the_linked_repository_at_its_base_commit,
+    |url: String| async move {
+        let vendor = FakeAnthropic::start().await;
+        let root = common::TempDir::new("root");
+        let data = common::TempDir::new("data");
+        let app = TestApp::with_vars(
+            &url,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("ANTHROPIC_BASE_URL", &vendor.base_url),
+                ("EXITON_REPO_ROOTS", &root.0.display().to_string()),
+                ("EXITON_DATA_DIR", &data.0.display().to_string()),
+            ],
+        )
+        .await;
+        let (mut c, task) = signed_in_with_task(&app, "code@example.com").await;
+        let project = c.get(&format!("/api/v1/tasks/{task}")).await.body["project_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let dir = root.0.join("app");
+        common::repo_with(
+            &dir,
+            &[
+                ("src/login.rs", "pub fn login_form_marker() {}\n"),
+                ("docs/history.md", "Nothing about the task.\n"),
+            ],
+        );
+        let base = common::git(&dir, &["rev-parse", "HEAD"]);
+        // The user's uncommitted edit is theirs: the band works on the commit.
+        std::fs::write(dir.join("src/login.rs"), "pub fn uncommitted_edit() {}\n").unwrap();
+        let r = c
+            .put(
+                &format!("/api/v1/projects/{project}/repository"),
+                json!({"kind": "local", "path": dir.display().to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+        let r = c
+            .post(&format!("/api/v1/tasks/{task}/execute-ai"), execute_body())
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let session = r.body["session_id"].as_str().unwrap().to_owned();
+        let view = settled(&mut c, &session).await;
+        let code = &view["session"]["code"];
+        assert_eq!(code["commit"], base.as_str(), "{view}");
+        assert_eq!(code["base_branch"], "main");
+        let shown: Vec<&str> = code["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(shown.first(), Some(&"src/login.rs"), "{code}");
+        assert_eq!(
+            code["files"][0]["blob"],
+            common::git(&dir, &["rev-parse", "HEAD:src/login.rs"]).as_str()
+        );
+
+        let seen = vendor.seen.lock().unwrap().clone();
+        let coder = seen
+            .iter()
+            .find(|b| b["system"].as_str().unwrap().contains("You are the coder"))
+            .unwrap();
+        let prompt = coder["messages"][0]["content"].to_string();
+        assert!(prompt.contains("login_form_marker"), "{prompt}");
+        assert!(!prompt.contains("uncommitted_edit"));
+        assert!(prompt.contains("<repository branch=\\\"main\\\""), "{prompt}");
+        assert!(prompt.contains("docs/history.md"), "the map lists every file");
+        // The work tree is as the user left it.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("src/login.rs")).unwrap(),
+            "pub fn uncommitted_edit() {}\n"
+        );
+    }
+);

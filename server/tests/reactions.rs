@@ -867,6 +867,7 @@ matrix!(
             failure: None,
             resumed_at: None,
             retry_of: None,
+            code: None,
             started_at: Utc::now(),
             completed_at: None,
         };

@@ -344,6 +344,7 @@ async fn two_instances_move_each_card_to_done_once() {
                 failure: None,
                 resumed_at: None,
                 retry_of: None,
+                code: None,
                 started_at: chrono::Utc::now(),
                 completed_at: None,
             };

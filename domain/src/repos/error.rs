@@ -23,6 +23,9 @@ pub enum RepoError {
     /// The clone failed, with git's reason (never the credentials).
     #[error("the clone failed: {0}")]
     CloneFailed(String),
+    /// The base branch is gone from the repository.
+    #[error("the repository has no branch {0} any more: link it again with another base branch")]
+    BaseBranchGone(String),
     #[error("unexpected repository error")]
     Unexpected(#[source] BoxError),
 }

@@ -9,7 +9,8 @@ mod service;
 
 pub use error::RepoError;
 pub use model::{
-    CloneUrl, Credentials, LinkRequest, PushPolicy, RepoKind, RepoLink, RepoStatus, inside_roots,
+    CloneUrl, CodeContext, CodeProvenance, ContextAsk, Credentials, LinkRequest, MapEntry,
+    PushPolicy, RepoKind, RepoLink, RepoStatus, ShownFile, ShownRef, inside_roots,
 };
 pub use ports::{GitHost, GitHostError, RepoLinkStore, SecretBox, StoredLink};
 pub use service::{RepoSettings, RepositoryService};

@@ -113,6 +113,91 @@ pub struct RepoStatus {
     pub behind: Option<usize>,
 }
 
+/// What to show the band of a repository: the text its files are ranked
+/// against (the task's title, description and context), and how much
+/// file text fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextAsk {
+    pub text: String,
+    pub budget_bytes: usize,
+    /// The most map entries.
+    pub map_cap: usize,
+}
+
+/// One file of the repository's map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub language: Option<String>,
+}
+
+/// A file shown to the band, whole or the part most relevant to the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownFile {
+    pub path: String,
+    /// The blob's id: exactly which content was shown.
+    pub blob: String,
+    pub bytes: u64,
+    pub content: String,
+    pub whole: bool,
+    /// Why it was chosen, in words ("path matches 'login'").
+    pub why: Vec<String>,
+}
+
+/// What the band is shown of a repository at one commit (spec
+/// ContextWindowManager): its map and the files most relevant to the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeContext {
+    pub commit: String,
+    pub base_branch: String,
+    pub map: Vec<MapEntry>,
+    pub total_files: usize,
+    pub map_truncated: bool,
+    pub files: Vec<ShownFile>,
+}
+
+impl CodeContext {
+    /// What a session records of it: the commit and which files, by blob.
+    pub fn provenance(&self) -> CodeProvenance {
+        CodeProvenance {
+            commit: self.commit.clone(),
+            base_branch: self.base_branch.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|f| ShownRef {
+                    path: f.path.clone(),
+                    blob: f.blob.clone(),
+                    bytes: f.bytes,
+                    whole: f.whole,
+                    why: f.why.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which files, at which commit, a session's band was shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeProvenance {
+    /// The base commit the session works on.
+    pub commit: String,
+    pub base_branch: String,
+    pub files: Vec<ShownRef>,
+}
+
+/// One file a session was shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownRef {
+    pub path: String,
+    pub blob: String,
+    pub bytes: u64,
+    pub whole: bool,
+    #[serde(default)]
+    pub why: Vec<String>,
+}
+
 /// User name and secret for a clone over https. `Debug` never shows the
 /// secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

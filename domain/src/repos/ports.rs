@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Credentials, RepoError, RepoLink, RepoStatus};
+use super::{CodeContext, ContextAsk, Credentials, RepoError, RepoLink, RepoStatus};
 use crate::BoxError;
 use crate::events::EventEnvelope;
 
@@ -71,6 +71,18 @@ pub trait GitHost: Send + Sync {
     /// # Errors
     /// `NotARepository`; `Unexpected`.
     async fn status(&self, path: &Path, base_branch: &str) -> Result<RepoStatus, GitHostError>;
+
+    /// What to show the band of the repository at `path` at `commit`
+    /// (`base_branch` left empty for the caller to fill in).
+    ///
+    /// # Errors
+    /// `NotARepository`; `Unexpected`.
+    async fn context(
+        &self,
+        path: &Path,
+        commit: &str,
+        ask: &ContextAsk,
+    ) -> Result<CodeContext, GitHostError>;
 }
 
 /// Seals secrets for storage (authenticated encryption).

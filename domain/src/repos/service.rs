@@ -7,7 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
-    CloneUrl, Credentials, GitHost, GitHostError, LinkRequest, PushPolicy, RepoError, RepoKind,
+    CloneUrl, CodeContext, ContextAsk, Credentials, GitHost, GitHostError, LinkRequest, PushPolicy, RepoError, RepoKind,
     RepoLink, RepoLinkStore, RepoStatus, SecretBox, StoredLink, inside_roots,
 };
 use crate::InvalidField;
@@ -220,6 +220,35 @@ impl RepositoryService {
             .ok_or(RepoError::NotLinked)?;
         let status = self.status_of(&stored.link).await?;
         Ok((stored.link, status))
+    }
+
+    /// What to show the band of the project's repository, at the base
+    /// branch's tip; `None` when the project has no repository.
+    ///
+    /// # Errors
+    /// `BaseBranchGone`, `ProjectNotFound` or `Unexpected`.
+    pub async fn context(
+        &self,
+        owner_id: Uuid,
+        project_id: Uuid,
+        ask: &ContextAsk,
+    ) -> Result<Option<CodeContext>, RepoError> {
+        self.project(owner_id, project_id).await?;
+        let Some(stored) = self.links.find(project_id).await? else {
+            return Ok(None);
+        };
+        let link = stored.link;
+        let status = self.status_of(&link).await?;
+        let commit = status
+            .base_commit
+            .ok_or_else(|| RepoError::BaseBranchGone(link.base_branch.clone()))?;
+        let mut context = self
+            .git
+            .context(Path::new(&link.path), &commit, ask)
+            .await
+            .map_err(|e| at("path", e))?;
+        context.base_branch = link.base_branch;
+        Ok(Some(context))
     }
 
     /// The credentials stored for the project's clone, if any.

@@ -75,6 +75,38 @@ impl GitHost for FakeGit {
         let branches = repos.get(path).ok_or(GitHostError::NotARepository)?;
         Ok(branches.iter().any(|b| b == branch))
     }
+    async fn context(
+        &self,
+        path: &Path,
+        commit: &str,
+        ask: &ContextAsk,
+    ) -> Result<CodeContext, GitHostError> {
+        self.open(path).await?;
+        let content = "pub fn login() {}".to_owned();
+        Ok(CodeContext {
+            commit: commit.to_owned(),
+            base_branch: String::new(),
+            map: vec![MapEntry {
+                path: "src/login.rs".into(),
+                bytes: 17,
+                language: Some("Rust".into()),
+            }],
+            total_files: 1,
+            map_truncated: false,
+            files: (ask.budget_bytes >= content.len())
+                .then(|| ShownFile {
+                    path: "src/login.rs".into(),
+                    blob: "b".repeat(40),
+                    bytes: 17,
+                    content,
+                    whole: true,
+                    why: vec!["path matches 'login'".into()],
+                })
+                .into_iter()
+                .collect(),
+        })
+    }
+
     async fn status(&self, path: &Path, base_branch: &str) -> Result<RepoStatus, GitHostError> {
         self.open(path).await?;
         Ok(RepoStatus {
@@ -449,4 +481,40 @@ async fn bad_requests_name_their_field() {
             .unwrap_err();
         assert_eq!(field(err), expected);
     }
+}
+
+#[tokio::test]
+async fn the_context_is_taken_at_the_base_branch_tip_and_none_without_a_link() {
+    let rig = rig(&["/srv/repos"]).await;
+    let ask = ContextAsk {
+        text: "Login form".into(),
+        budget_bytes: 4096,
+        map_cap: 100,
+    };
+    assert!(
+        rig.repos
+            .context(rig.owner, rig.project, &ask)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    rig.repos
+        .link(rig.owner, rig.project, local("/srv/repos/app"))
+        .await
+        .unwrap();
+    let context = rig
+        .repos
+        .context(rig.owner, rig.project, &ask)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(context.base_branch, "main");
+    assert_eq!(context.commit, "0".repeat(40));
+    let shown = context.provenance();
+    assert_eq!(shown.files.len(), 1);
+    assert_eq!(shown.files[0].path, "src/login.rs");
+    assert!(matches!(
+        rig.repos.context(Uuid::new_v4(), rig.project, &ask).await,
+        Err(RepoError::ProjectNotFound)
+    ));
 }

@@ -61,7 +61,9 @@ impl From<ConductorError> for ReviewError {
                 Self::SessionMoved { actual: status }
             }
             // A continuation is not a new start; mapped for completeness.
-            e @ ConductorError::TooManySessions { .. } => Self::Unexpected(Box::new(e)),
+            e @ (ConductorError::TooManySessions { .. } | ConductorError::Repository(_)) => {
+                Self::Unexpected(Box::new(e))
+            }
             ConductorError::Unexpected(e) => Self::Unexpected(e),
         }
     }

@@ -87,9 +87,18 @@ pub enum ConductorError {
     /// Only a failed, cancelled or rejected session can be retried.
     #[error("the session is {}: only a failed, cancelled or rejected session can be run again", .status.as_str())]
     NotRetryable { status: SessionStatus },
+    /// The project's repository cannot be read as linked (its base branch
+    /// is gone, say).
+    #[error("{0}")]
+    Repository(String),
     #[error("unexpected conductor error")]
     Unexpected(#[source] BoxError),
 }
+
+/// The most file text a session's prompts carry.
+const CODE_BYTES_MAX: usize = 48 * 1024;
+/// The most entries of the repository's map a prompt lists.
+const CODE_MAP_ENTRIES: usize = 200;
 
 impl From<SessionError> for ConductorError {
     fn from(e: SessionError) -> Self {
@@ -126,6 +135,8 @@ pub struct SessionJob {
     pub(super) synthesis_inputs: Option<Vec<(AgentRole, String)>>,
     /// The human's feedback on the session this one retries (empty if none).
     pub(super) feedback: String,
+    /// The repository block of every prompt (empty: no repository).
+    pub(super) code: String,
     /// Progress out, halt in: shared with the runner.
     pub(super) control: Arc<RunControl>,
 }
@@ -148,7 +159,12 @@ impl SessionJob {
 
 impl JobContext {
     /// What every prompt of a run on this context is about.
-    pub(super) fn prompt<'a>(&'a self, intent: &'a Intent, feedback: &'a str) -> PromptContext<'a> {
+    pub(super) fn prompt<'a>(
+        &'a self,
+        intent: &'a Intent,
+        feedback: &'a str,
+        code: &'a str,
+    ) -> PromptContext<'a> {
         PromptContext {
             project_name: &self.project.name,
             task_title: &self.task.title,
@@ -156,6 +172,7 @@ impl JobContext {
             intent,
             tone: self.tone,
             feedback,
+            code,
         }
     }
 }
@@ -179,6 +196,7 @@ impl SessionJob {
         context: JobContext,
         synthesis_inputs: Option<Vec<(AgentRole, String)>>,
         feedback: String,
+        code: String,
     ) -> Self {
         Self {
             control: Arc::new(RunControl::new(
@@ -197,6 +215,7 @@ impl SessionJob {
             chains: context.chains,
             synthesis_inputs,
             feedback,
+            code,
         }
     }
 
@@ -208,6 +227,7 @@ impl SessionJob {
             intent: &self.session.intent,
             tone: self.tone,
             feedback: &self.feedback,
+            code: &self.code,
         }
     }
 }
@@ -248,6 +268,9 @@ pub struct Conductor {
     /// Where agents' token deltas go while someone watches (none: calls
     /// never stream).
     pub live: Option<Arc<dyn super::LiveTap>>,
+    /// The projects' repositories, which a session reads its context from
+    /// (none: the band sees only the task).
+    pub code: Option<crate::repos::RepositoryService>,
 }
 impl Conductor {
     /// Starts a session for `task_id`: binds the roles, reserves the whole
@@ -303,8 +326,12 @@ impl Conductor {
 
         let session_id = Uuid::new_v4();
         let budget = self.budgets.current(user_id).await?;
+        let code = self
+            .code_context(user_id, &context, &intent, budget.max_session_tokens)
+            .await?;
+        let code_text = code.as_ref().map(super::prompts::code_block).unwrap_or_default();
         let plan = TokenPlan::fit(
-            &context.prompt(&intent, &feedback),
+            &context.prompt(&intent, &feedback, &code_text),
             budget.max_session_tokens,
             self.settings.max_tokens,
             self.settings.passthrough_bytes,
@@ -327,6 +354,7 @@ impl Conductor {
             failure: None,
             resumed_at: None,
             retry_of,
+            code: code.as_ref().map(crate::repos::CodeContext::provenance),
             started_at: now,
             completed_at: None,
         };
@@ -358,10 +386,51 @@ impl Conductor {
         }
         let estimated_completion_seconds = self.settings.typical_call.as_secs() * 3;
         Ok(Started {
-            job: SessionJob::new(session.clone(), reservation, plan, context, None, feedback),
+            job: SessionJob::new(
+                session.clone(),
+                reservation,
+                plan,
+                context,
+                None,
+                feedback,
+                code_text,
+            ),
             session,
             estimated_completion_seconds,
         })
+    }
+
+    /// What the band is shown of the project's repository, if one is
+    /// linked: ranked against the task's words, within a twelfth of the
+    /// session's token limit (every prompt carries it), at most 48 KiB.
+    async fn code_context(
+        &self,
+        user_id: Uuid,
+        context: &JobContext,
+        intent: &Intent,
+        session_tokens: i64,
+    ) -> Result<Option<crate::repos::CodeContext>, ConductorError> {
+        let Some(repos) = &self.code else {
+            return Ok(None);
+        };
+        let ask = crate::repos::ContextAsk {
+            text: format!(
+                "{}\n{}\n{}",
+                context.task.title, context.task.description, intent.context
+            ),
+            budget_bytes: usize::try_from(session_tokens / 12)
+                .unwrap_or(0)
+                .min(CODE_BYTES_MAX),
+            map_cap: CODE_MAP_ENTRIES,
+        };
+        repos
+            .context(user_id, context.project.id, &ask)
+            .await
+            .map_err(|e| match e {
+                crate::repos::RepoError::Unexpected(e) => ConductorError::Unexpected(e),
+                crate::repos::RepoError::ProjectNotFound => ConductorError::TaskNotFound,
+                other => ConductorError::Repository(other.to_string()),
+            })
     }
 
     /// What a run of `task_id` needs to know: the task and its project

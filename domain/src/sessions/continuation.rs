@@ -34,7 +34,9 @@ impl Conductor {
             .context(session.user_id, task_id, Lineup::default())
             .await?;
         let budget = self.budgets.current(session.user_id).await?;
-        let ctx = context.prompt(&session.intent, "");
+        // The synthesis works on the agents' outputs, which already answer
+        // the repository; it is not shown the code again.
+        let ctx = context.prompt(&session.intent, "", "");
         let plan = TokenPlan::fit(
             &ctx,
             budget.max_session_tokens,
@@ -82,6 +84,7 @@ impl Conductor {
             plan,
             context,
             Some(inputs),
+            String::new(),
             String::new(),
         ))
     }

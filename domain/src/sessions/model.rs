@@ -205,6 +205,10 @@ pub struct AiSession {
     /// The failed, cancelled or rejected session this one runs again.
     #[serde(default)]
     pub retry_of: Option<Uuid>,
+    /// Which commit of the project's repository the session works on, and
+    /// which files of it the band was shown (none: no repository linked).
+    #[serde(default)]
+    pub code: Option<crate::repos::CodeProvenance>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }

@@ -185,6 +185,7 @@ mod tests {
             intent: &intent,
             tone: Tone::Formal,
             feedback: "",
+            code: "",
         })
     }
 

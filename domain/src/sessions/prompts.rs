@@ -22,6 +22,38 @@ pub struct PromptContext<'a> {
     /// The human's feedback on an earlier attempt this session retries:
     /// rejection reasons, comments and edits (empty when none).
     pub feedback: &'a str,
+    /// The project's repository as the band is shown it ([`code_block`];
+    /// empty when no repository is linked).
+    pub code: &'a str,
+}
+
+/// The repository part of every prompt: its map and the files chosen for
+/// the task, at the session's base commit.
+pub fn code_block(code: &crate::repos::CodeContext) -> String {
+    let short: String = code.commit.chars().take(12).collect();
+    let mut out = format!(
+        "<repository branch=\"{}\" commit=\"{short}\" files=\"{}\">\n",
+        code.base_branch, code.total_files
+    );
+    for entry in &code.map {
+        match &entry.language {
+            Some(language) => out.push_str(&format!("{} ({} bytes, {language})\n", entry.path, entry.bytes)),
+            None => out.push_str(&format!("{} ({} bytes)\n", entry.path, entry.bytes)),
+        }
+    }
+    if code.map_truncated {
+        out.push_str(&format!("… and {} more files\n", code.total_files.saturating_sub(code.map.len())));
+    }
+    out.push_str("</repository>\n");
+    for file in &code.files {
+        let part = if file.whole { "" } else { " excerpt=\"true\"" };
+        out.push_str(&format!("<file path=\"{}\"{part}>\n{}", file.path, file.content));
+        if !file.content.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("</file>\n");
+    }
+    out
 }
 
 /// The system prompt for `role`.
@@ -89,6 +121,10 @@ fn task_block(ctx: &PromptContext<'_>) -> String {
     );
     if !ctx.intent.context.is_empty() {
         out.push_str(&format!("<context>\n{}\n</context>\n", ctx.intent.context));
+    }
+    if !ctx.code.is_empty() {
+        out.push_str("The project's code, at the commit your change will build on:\n");
+        out.push_str(ctx.code);
     }
     if !ctx.intent.constraints.is_empty() {
         out.push_str("Constraints:\n");
@@ -170,6 +206,7 @@ mod tests {
             intent,
             tone: Tone::Formal,
             feedback: "",
+            code: "",
         }
     }
 
@@ -230,5 +267,42 @@ mod tests {
     #[test]
     fn token_bound_covers_bytes_and_output() {
         assert_eq!(token_upper_bound("ab", "cdé", 100), 2 + 4 + 100);
+    }
+
+    #[test]
+    fn the_repository_block_lists_the_map_and_fences_each_file() {
+        use crate::repos::{CodeContext, MapEntry, ShownFile};
+        let code = CodeContext {
+            commit: "0123456789abcdef0123".into(),
+            base_branch: "main".into(),
+            map: vec![MapEntry {
+                path: "src/login.rs".into(),
+                bytes: 17,
+                language: Some("Rust".into()),
+            }],
+            total_files: 40,
+            map_truncated: true,
+            files: vec![ShownFile {
+                path: "src/login.rs".into(),
+                blob: "b".repeat(40),
+                bytes: 17,
+                content: "pub fn login() {}".into(),
+                whole: false,
+                why: vec![],
+            }],
+        };
+        let block = code_block(&code);
+        assert!(block.contains("commit=\"0123456789ab\""), "{block}");
+        assert!(block.contains("src/login.rs (17 bytes, Rust)"));
+        assert!(block.contains("… and 39 more files"));
+        assert!(block.contains("<file path=\"src/login.rs\" excerpt=\"true\">\npub fn login() {}\n</file>"));
+        let i = intent();
+        let with = PromptContext {
+            code: &block,
+            ..ctx(&i)
+        };
+        let p = agent_prompt(AgentRole::Coder, &with);
+        assert!(p.contains("<repository branch=\"main\""), "{p}");
+        assert!(!agent_prompt(AgentRole::Coder, &ctx(&i)).contains("<repository"));
     }
 }

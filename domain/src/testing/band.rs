@@ -413,6 +413,7 @@ pub async fn rig_with(providers: Vec<Arc<Scripted>>, preferences: AiPreferences)
         band,
         sleeper: Arc::new(TokioSleeper),
         live: None,
+        code: None,
         settings: ConductorSettings {
             agent_timeout: Duration::from_secs(5),
             ..ConductorSettings::default()

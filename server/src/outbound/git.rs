@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use domain::repos::{Credentials, GitHost, GitHostError, RepoStatus};
+use domain::repos::{
+    CodeContext, ContextAsk, Credentials, GitHost, GitHostError, MapEntry, RepoStatus, ShownFile,
+};
+use repo_git::context;
 use repo_git::repo::{self, RepoError};
 
 /// The git host of this server's file system.
@@ -95,6 +98,56 @@ impl GitHost for LibGitHost {
         blocking(move || {
             let repo = repo::open(&path).map_err(host_error)?;
             Ok(repo::has_branch(&repo, &branch))
+        })
+        .await
+    }
+
+    async fn context(
+        &self,
+        path: &Path,
+        commit: &str,
+        ask: &ContextAsk,
+    ) -> Result<CodeContext, GitHostError> {
+        let (path, commit, ask) = (path.to_owned(), commit.to_owned(), ask.clone());
+        blocking(move || {
+            let repo = repo::open(&path).map_err(host_error)?;
+            let oid = repo_git::git2::Oid::from_str(&commit).map_err(unexpected)?;
+            let (words, identifiers) = context::terms_of(&ask.text);
+            let request = context::ContextRequest {
+                words,
+                identifiers,
+                budget_bytes: ask.budget_bytes,
+                map_cap: ask.map_cap,
+            };
+            let chosen = context::choose(&repo, oid, &request).map_err(unexpected)?;
+            Ok(CodeContext {
+                commit: chosen.commit,
+                base_branch: String::new(),
+                total_files: chosen.map.total_files,
+                map_truncated: chosen.map.truncated,
+                map: chosen
+                    .map
+                    .entries
+                    .into_iter()
+                    .map(|e| MapEntry {
+                        path: e.path,
+                        bytes: e.bytes,
+                        language: e.language.map(str::to_owned),
+                    })
+                    .collect(),
+                files: chosen
+                    .files
+                    .into_iter()
+                    .map(|f| ShownFile {
+                        path: f.path,
+                        blob: f.blob,
+                        bytes: f.bytes,
+                        content: f.content,
+                        whole: f.whole,
+                        why: f.why,
+                    })
+                    .collect(),
+            })
         })
         .await
     }

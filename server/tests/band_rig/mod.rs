@@ -256,6 +256,7 @@ pub async fn rig(url: &str, providers: Vec<Arc<Scripted>>) -> Rig {
         band,
         sleeper: Arc::new(TokioSleeper),
         live: None,
+        code: None,
         settings: ConductorSettings {
             agent_timeout: Duration::from_secs(2),
             ..ConductorSettings::default()

@@ -39,6 +39,48 @@ impl Drop for TempDir {
     }
 }
 
+impl TempDir {
+    /// A fresh directory under the system's temporary one, by its canonical
+    /// path (what a repository's link records), removed when dropped.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("exiton-{name}-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(std::fs::canonicalize(&dir).unwrap())
+    }
+}
+
+/// The git CLI in `dir`, isolated from the machine's configuration: the
+/// oracle the repository tests check EXITON against. Answers its output,
+/// trimmed.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A repository at `dir` with `files` committed on `main`.
+pub fn repo_with(dir: &std::path::Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    for (path, content) in files {
+        let at = dir.join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, content).unwrap();
+    }
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "Start"]);
+}
+
 impl TestDb {
     pub fn sqlite() -> Self {
         let dir = std::env::temp_dir().join(format!("exiton-test-{}", Uuid::new_v4().simple()));

@@ -217,6 +217,9 @@ impl From<RepoError> for ApiError {
                     e.to_string(),
                 )
             },
+            RepoError::BaseBranchGone(_) => {
+                Self::new(StatusCode::CONFLICT, "base_branch_gone", e.to_string())
+            }
             RepoError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }
     }
@@ -274,6 +277,9 @@ impl From<ConductorError> for ApiError {
             }
             ConductorError::NotRetryable { .. } => {
                 Self::new(StatusCode::CONFLICT, "not_retryable", e.to_string())
+            }
+            ConductorError::Repository(_) => {
+                Self::new(StatusCode::CONFLICT, "repository", e.to_string())
             }
             ConductorError::Unexpected(cause) => Self::internal(cause.as_ref()),
         }

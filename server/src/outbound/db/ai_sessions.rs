@@ -73,6 +73,9 @@ struct Metadata {
     /// The session this one runs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_of: Option<Uuid>,
+    /// The base commit and the files the band was shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<domain::repos::CodeProvenance>,
 }
 
 pub(super) fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
@@ -115,6 +118,7 @@ pub(super) fn session_to_domain(m: sessions::Model) -> Result<AiSession, Session
         failure: meta.failure,
         resumed_at: meta.resumed_at,
         retry_of: meta.retry_of,
+        code: meta.code,
         started_at: from_db_time(m.started_at),
         completed_at: m.completed_at.map(from_db_time),
     })
@@ -393,6 +397,7 @@ impl SessionRepository for SeaOrmSessionRepository {
             failure: session.failure.clone(),
             resumed_at: session.resumed_at,
             retry_of: session.retry_of,
+            code: session.code.clone(),
         })
         .map_err(unexpected)?;
         let row = sessions::ActiveModel {
