@@ -209,6 +209,7 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         <SessionActions id=s.id status=s.status />
         {failure.map(|f| view! { <p class="mt-4 rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert" data-testid="session-failure">{f}</p> })}
         {d.reviews.into_iter().map(|r| view! { <ReviewNote r /> }).collect_view()}
+        {s.code.clone().map(|code| view! { <CodeShown code /> })}
         <section class="card mt-4 p-4 text-sm" data-testid="session-budget">
             <span>"This session used "<strong data-testid="session-tokens">{thousands(s.total_tokens_used)}</strong>" tokens. "</span>
             <span class="text-slate-400">
@@ -221,6 +222,35 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Which commit of the repository the session works on and which files
+/// of it the band was shown (provenance).
+#[component]
+fn CodeShown(code: domain::repos::CodeProvenance) -> impl IntoView {
+    let short: String = code.commit.chars().take(8).collect();
+    let count = code.files.len();
+    view! {
+        <details class="card mt-4 p-4 text-sm" data-testid="code-shown">
+            <summary class="cursor-pointer">
+                "Works on "<span class="font-mono">{code.base_branch.clone()}</span>" at "
+                <span class="font-mono" data-testid="code-commit">{short}</span>
+                {format!(" · the band was shown {count} file{}", if count == 1 { "" } else { "s" })}
+            </summary>
+            <ul class="mt-2 space-y-1">
+                {code.files.into_iter().map(|f| {
+                    let part = if f.whole { "" } else { " (excerpt)" };
+                    view! {
+                        <li data-testid="code-file">
+                            <span class="font-mono">{f.path}</span>
+                            <span class="text-slate-400">{format!(" {} bytes{part}", f.bytes)}</span>
+                            {(!f.why.is_empty()).then(|| view! { <span class="text-slate-500">{format!(" — {}", f.why.join("; "))}</span> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
+    }
 }
 
 /// Cancel while the band plays; run again once it failed, was cancelled
