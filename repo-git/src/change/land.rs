@@ -313,11 +313,15 @@ pub fn land(
         None if repo.is_bare() => WorktreeUpdate::Bare,
         None => WorktreeUpdate::NotCheckedOut,
         Some(work) => {
-            let dirty = dirty_paths(work, &new_tree)?;
+            // Objects are looked up through the handle that uses them:
+            // libgit2 refuses a tree of another `Repository`, even of the
+            // same object database.
+            let target = work.find_tree(tree)?;
+            let dirty = dirty_paths(work, &target)?;
             if !dirty.is_empty() {
                 return Err(LandError::WorktreeDirty { paths: dirty });
             }
-            checkout(work, &new_tree)?;
+            checkout(work, &target)?;
             WorktreeUpdate::Updated
         }
     };
@@ -332,7 +336,8 @@ pub fn land(
         }),
         Err(e) if e.code() == ErrorCode::Modified => {
             if let Some(work) = &holder {
-                restore(work, &parent.tree()?, &new_tree)?;
+                let old = work.find_commit(expected_tip)?.tree()?;
+                restore(work, &old, &work.find_tree(tree)?)?;
             }
             let actual = repo.refname_to_id(&refname)?;
             Err(LandError::BaseMoved { actual })
