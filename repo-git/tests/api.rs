@@ -330,7 +330,44 @@ fn merge_reports_conflict_text() {
         }
         other => panic!("{other:?}"),
     }
+    // Renamed by us, edited by both: one conflict, where the file went,
+    // with its text.
+    let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
+    let base = commit_files(&s.repo, &[], &files(&[("old.txt", &long)]), "base");
+    let ours_text = long.replace("line 5\n", "ours 5\n");
+    let ours = commit_files(&s.repo, &[base], &files(&[("new.txt", &ours_text)]), "ours");
+    let theirs_text = long.replace("line 5\n", "theirs 5\n");
+    let theirs = commit_files(
+        &s.repo,
+        &[base],
+        &files(&[("old.txt", &theirs_text)]),
+        "theirs",
+    );
+    match change::merge(&s.repo, base, ours, theirs).unwrap() {
+        MergeOutcome::Conflicted { paths } => {
+            assert_eq!(paths.len(), 1, "{paths:?}");
+            assert_eq!(paths[0].path, "new.txt");
+            let text = paths[0].text.as_deref().unwrap();
+            assert!(
+                text.contains("<<<<<<< ours\nours 5\n=======\ntheirs 5\n>>>>>>> theirs\n"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // Disjoint changes merge cleanly.
+    let base = commit_files(
+        &s.repo,
+        &[],
+        &files(&[("f.txt", "a\nb\nc\n"), ("g.txt", "g\n")]),
+        "base",
+    );
+    let ours = commit_files(
+        &s.repo,
+        &[base],
+        &files(&[("f.txt", "a\nOURS\nc\n"), ("g.txt", "g\n")]),
+        "ours",
+    );
     let theirs = commit_files(
         &s.repo,
         &[base],
@@ -409,13 +446,20 @@ fn checked_out() -> (Scratch, Oid, Oid) {
     let s = Scratch::new(false);
     fs::write(s.path().join("a.txt"), "a\n").unwrap();
     fs::write(s.path().join("keep.txt"), "keep\n").unwrap();
+    fs::write(s.path().join("old.txt"), "old\n").unwrap();
     s.git_ok(&["add", "."]);
     s.git_ok(&["commit", "-q", "-m", "base"]);
     let base = s.repo.refname_to_id("refs/heads/main").unwrap();
     let tree = change::build_tree(
         &s.repo,
         base,
-        &[write("a.txt", "A\n"), write("new/b.txt", "b\n")],
+        &[
+            write("a.txt", "A\n"),
+            write("new/b.txt", "b\n"),
+            Edit::Delete {
+                path: "old.txt".into(),
+            },
+        ],
         &Limits::default(),
     )
     .unwrap()
@@ -461,6 +505,10 @@ fn land_updates_a_clean_checked_out_work_tree() {
     assert_eq!(
         fs::read_to_string(s.path().join("new/b.txt")).unwrap(),
         "b\n"
+    );
+    assert!(
+        !s.path().join("old.txt").exists(),
+        "the deleted file is gone"
     );
     assert_eq!(
         fs::read_to_string(s.path().join("untracked-elsewhere.txt")).unwrap(),

@@ -14,7 +14,13 @@ use common::{Files, Mutations, Rng, Scratch, commit_files, git_command, mutate, 
 use git2::Oid;
 use repo_git::change::{self, Edit, Limits, MergeOutcome};
 
-const SEEDS: u64 = 60;
+/// Seeds per oracle test; `ORACLE_SEEDS` raises it for a longer soak.
+fn seeds() -> u64 {
+    std::env::var("ORACLE_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
 
 /// `git merge-tree --write-tree`: the tree, and the conflicted paths.
 fn git_merge_tree(s: &Scratch, ours: Oid, theirs: Oid) -> (Oid, BTreeSet<String>) {
@@ -49,32 +55,38 @@ fn git_merge_tree(s: &Scratch, ours: Oid, theirs: Oid) -> (Oid, BTreeSet<String>
     (tree, conflicted)
 }
 
+/// The commits (base, ours, theirs) of seed `seed` of the merge oracle.
+fn merge_case(s: &Scratch, seed: u64) -> (Oid, Oid, Oid) {
+    let mut rng = Rng::new(seed);
+    let base = random_files(&mut rng);
+    let what = Mutations {
+        renames: true,
+        deletions: true,
+    };
+    let mut ours = mutate(&mut rng, &base, "ours", what);
+    let theirs: Files = mutate(&mut rng, &base, "theirs", what);
+    // Half the seeds: the same file touched on both sides, often
+    // conflicting.
+    if seed.is_multiple_of(2) {
+        let name = base.keys().nth(rng.below(base.len())).unwrap().clone();
+        if let (Some(_), Some(t)) = (ours.get(&name), theirs.get(&name)) {
+            let mut edited = t.clone();
+            edited.splice(0..0, b"ours was here\n".iter().copied());
+            ours.insert(name, edited);
+        }
+    }
+    let base_c = commit_files(&s.repo, &[], &base, "base");
+    let ours_c = commit_files(&s.repo, &[base_c], &ours, "ours");
+    let theirs_c = commit_files(&s.repo, &[base_c], &theirs, "theirs");
+    (base_c, ours_c, theirs_c)
+}
+
 #[test]
 fn merge_matches_git_merge_tree() {
     let s = Scratch::new(true);
     let (mut clean, mut conflicted) = (0, 0);
-    for seed in 0..SEEDS {
-        let mut rng = Rng::new(seed);
-        let base = random_files(&mut rng);
-        let what = Mutations {
-            renames: true,
-            deletions: true,
-        };
-        let mut ours = mutate(&mut rng, &base, "ours", what);
-        let theirs_files: Files = mutate(&mut rng, &base, "theirs", what);
-        // Half the seeds: the same file touched on both sides, often
-        // conflicting.
-        if seed % 2 == 0 {
-            let name = base.keys().nth(rng.below(base.len())).unwrap().clone();
-            if let (Some(_), Some(t)) = (ours.get(&name), theirs_files.get(&name)) {
-                let mut edited = t.clone();
-                edited.splice(0..0, b"ours was here\n".iter().copied());
-                ours.insert(name, edited);
-            }
-        }
-        let base_c = commit_files(&s.repo, &[], &base, "base");
-        let ours_c = commit_files(&s.repo, &[base_c], &ours, "ours");
-        let theirs_c = commit_files(&s.repo, &[base_c], &theirs_files, "theirs");
+    for seed in 0..seeds() {
+        let (base_c, ours_c, theirs_c) = merge_case(&s, seed);
         let (git_tree, git_conflicts) = git_merge_tree(&s, ours_c, theirs_c);
         match change::merge(&s.repo, base_c, ours_c, theirs_c).unwrap() {
             MergeOutcome::Clean { tree } => {
@@ -159,7 +171,7 @@ fn edits_of(diff: &str) -> Vec<Edit> {
 fn patches_apply_like_git_apply() {
     let s = Scratch::new(true);
     let (mut same_base, mut drifted_ok, mut drifted_fail) = (0, 0, 0);
-    for seed in 0..SEEDS {
+    for seed in 0..seeds() {
         let mut rng = Rng::new(1000 + seed);
         let base = random_files(&mut rng);
         let what = Mutations {
@@ -213,5 +225,36 @@ fn patches_apply_like_git_apply() {
     }
     eprintln!(
         "apply oracle: {same_base} same base, drifted {drifted_ok} applied, {drifted_fail} refused"
+    );
+}
+
+/// Prints what git and libgit2 make of one seed of the merge oracle:
+/// `SEED=67 cargo test -p repo-git --test oracle explain_seed -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn explain_seed() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let s = Scratch::new(true);
+    let (base_c, ours_c, theirs_c) = merge_case(&s, seed);
+    let out = git_command(
+        s.path(),
+        &[
+            "merge-tree",
+            "--write-tree",
+            &ours_c.to_string(),
+            &theirs_c.to_string(),
+        ],
+    )
+    .output()
+    .unwrap();
+    eprintln!("git merge-tree:\n{}", String::from_utf8_lossy(&out.stdout));
+    for (side, to) in [("theirs", theirs_c), ("ours", ours_c)] {
+        let stat = s.git_ok(&["diff", "-M", "--stat", &base_c.to_string(), &to.to_string()]);
+        eprintln!("{side}:\n{stat}");
+    }
+    eprintln!(
+        "ours: {:#?}",
+        change::merge(&s.repo, base_c, ours_c, theirs_c).unwrap()
     );
 }

@@ -98,6 +98,7 @@ pub fn check_path(path: &str) -> Result<(), ChangeError> {
     if path.chars().any(char::is_control) {
         return refuse(PathProblem::ControlChar);
     }
+    // "C:..." too: absolute on Windows, where a checkout could happen.
     if path.starts_with('/') || (path.len() >= 2 && path.as_bytes()[1] == b':') {
         return refuse(PathProblem::Absolute);
     }
