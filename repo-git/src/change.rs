@@ -134,3 +134,52 @@ pub(crate) fn commit_of(
             expected: "commit",
         })
 }
+
+/// Changes to lay over a tree. libgit2's `TreeUpdateBuilder` cannot remove
+/// a file and create a directory of the same name (or the reverse) in one
+/// pass ("D/F conflict"), so removals are applied first, then upserts.
+#[derive(Default)]
+pub(crate) struct TreeEdits {
+    removals: Vec<String>,
+    upserts: Vec<(String, git2::Oid, git2::FileMode)>,
+}
+
+impl TreeEdits {
+    pub(crate) fn remove(&mut self, path: &str) {
+        self.removals.push(path.to_string());
+    }
+
+    pub(crate) fn upsert(&mut self, path: &str, oid: git2::Oid, mode: i32) {
+        let mode = match mode {
+            0o100755 => git2::FileMode::BlobExecutable,
+            0o120000 => git2::FileMode::Link,
+            0o160000 => git2::FileMode::Commit,
+            _ => git2::FileMode::Blob,
+        };
+        self.upserts.push((path.to_string(), oid, mode));
+    }
+
+    /// The tree `base` with these changes, written to the object database.
+    pub(crate) fn apply(
+        &self,
+        repo: &git2::Repository,
+        base: &git2::Tree<'_>,
+    ) -> Result<git2::Oid, ChangeError> {
+        let mut tree = base.id();
+        if !self.removals.is_empty() {
+            let mut update = git2::build::TreeUpdateBuilder::new();
+            for path in &self.removals {
+                update.remove(path.as_str());
+            }
+            tree = update.create_updated(repo, base)?;
+        }
+        if !self.upserts.is_empty() {
+            let mut update = git2::build::TreeUpdateBuilder::new();
+            for (path, oid, mode) in &self.upserts {
+                update.upsert(path.as_str(), *oid, *mode);
+            }
+            tree = update.create_updated(repo, &repo.find_tree(tree)?)?;
+        }
+        Ok(tree)
+    }
+}

@@ -186,6 +186,54 @@ fn keeps_modes_and_reports_stats() {
 }
 
 #[test]
+fn edits_see_earlier_edits() {
+    let s = Scratch::new(true);
+    let base = commit_files(
+        &s.repo,
+        &[],
+        &files(&[("a", "file\n"), ("d/x", "x\n")]),
+        "base",
+    );
+    // A file replaced by a directory, then a patch of a written file.
+    let edits = vec![
+        Edit::Delete { path: "a".into() },
+        write("a/b", "one\ntwo\n"),
+        Edit::Patch {
+            path: "a/b".into(),
+            diff: "--- a/a/b\n+++ b/a/b\n@@ -1,2 +1,2 @@\n one\n-two\n+2\n".into(),
+        },
+    ];
+    let built = build(&s, base, &edits).unwrap();
+    assert_eq!(
+        read_files(&s.repo, built.tree),
+        files(&[("a/b", "one\n2\n"), ("d/x", "x\n")])
+    );
+    // "a" is now a directory: writing it as a file is refused.
+    let mut more = edits.clone();
+    more.push(write("a", "file again\n"));
+    assert!(matches!(
+        build(&s, base, &more),
+        Err(ChangeError::IsADirectory { .. })
+    ));
+    // Written then deleted: as if never written.
+    let gone = vec![
+        write("tmp.txt", "t\n"),
+        Edit::Delete {
+            path: "tmp.txt".into(),
+        },
+    ];
+    assert_eq!(
+        build(&s, base, &gone).unwrap().tree,
+        s.repo.find_commit(base).unwrap().tree_id()
+    );
+    // Deleting the last file of a directory removes the directory.
+    let built = build(&s, base, &[Edit::Delete { path: "d/x".into() }]).unwrap();
+    assert_eq!(read_files(&s.repo, built.tree), files(&[("a", "file\n")]));
+    let out = s.git_ok(&["ls-tree", "-r", "-t", &built.tree.to_string()]);
+    assert!(!out.contains("\td\n"), "{out}");
+}
+
+#[test]
 fn diff_and_format_patch() {
     let s = Scratch::new(false);
     let base_files = files(&[
@@ -267,6 +315,9 @@ fn diff_and_format_patch() {
     assert_eq!(trees.files.len(), 4);
 
     let mail = change::format_patch(&s.repo, commit).unwrap();
+    if std::env::var("SHOW_MAIL").is_ok() {
+        eprintln!("{mail}");
+    }
     assert!(
         mail.starts_with(&format!("From {commit} Mon Sep 17 00:00:00 2001\n")),
         "{mail}"

@@ -258,3 +258,111 @@ fn explain_seed() {
         change::merge(&s.repo, base_c, ours_c, theirs_c).unwrap()
     );
 }
+
+/// Hand-made merges where a file becomes a directory or the reverse,
+/// which the random generator never makes.
+#[test]
+fn file_directory_swaps_match_git() {
+    let s = Scratch::new(true);
+    let f = |list: &[(&str, &str)]| -> Files {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    };
+    let base = f(&[
+        ("x", "x\n"),
+        ("d/a", "a\n"),
+        ("d/b", "b\n"),
+        ("other", "o\n"),
+    ]);
+    let cases: Vec<(Files, Files)> = vec![
+        // Theirs turns x into a directory; ours edits elsewhere.
+        (
+            f(&[
+                ("x", "x\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "O\n"),
+            ]),
+            f(&[
+                ("x/y", "y\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+            ]),
+        ),
+        // Theirs turns d into a file; ours edits elsewhere.
+        (
+            f(&[
+                ("x", "X\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+            ]),
+            f(&[("x", "x\n"), ("d", "now a file\n"), ("other", "o\n")]),
+        ),
+        // Ours edits x, theirs turns it into a directory: a conflict.
+        (
+            f(&[
+                ("x", "X\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+            ]),
+            f(&[
+                ("x/y", "y\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+            ]),
+        ),
+        // Both sides add below a new directory and edit the same file.
+        (
+            f(&[
+                ("x", "x\n"),
+                ("d/a", "a\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+                ("n/1", "1\n"),
+            ]),
+            f(&[
+                ("x", "x\n"),
+                ("d/a", "a2\n"),
+                ("d/b", "b\n"),
+                ("other", "o\n"),
+                ("n/2", "2\n"),
+            ]),
+        ),
+    ];
+    for (i, (ours, theirs)) in cases.iter().enumerate() {
+        let base_c = commit_files(&s.repo, &[], &base, "base");
+        let ours_c = commit_files(&s.repo, &[base_c], ours, "ours");
+        let theirs_c = commit_files(&s.repo, &[base_c], theirs, "theirs");
+        for (a, b) in [(ours_c, theirs_c), (theirs_c, ours_c)] {
+            let (git_tree, git_conflicts) = git_merge_tree(&s, a, b);
+            match change::merge(&s.repo, base_c, a, b).unwrap() {
+                MergeOutcome::Clean { tree } => {
+                    assert!(
+                        git_conflicts.is_empty(),
+                        "case {i}: git conflicts {git_conflicts:?}"
+                    );
+                    assert_eq!(tree, git_tree, "case {i}");
+                }
+                MergeOutcome::Conflicted { paths } => {
+                    let ours_paths: BTreeSet<String> =
+                        paths.iter().map(|c| c.path.clone()).collect();
+                    // git moves a file in the way of a directory aside, to
+                    // "<path>~<commit>"; the conflict is still at <path>.
+                    let git_conflicts: BTreeSet<String> = git_conflicts
+                        .iter()
+                        .map(|p| match p.rsplit_once('~') {
+                            Some((path, id)) if id.len() == 40 => path.to_string(),
+                            _ => p.clone(),
+                        })
+                        .collect();
+                    assert_eq!(ours_paths, git_conflicts, "case {i}");
+                }
+            }
+        }
+    }
+}

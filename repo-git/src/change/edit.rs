@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use git2::{FileMode, Oid, Repository};
+use git2::{Oid, Repository};
 
-use super::{ChangeError, PathProblem, patch, tree_of};
+use super::{ChangeError, PathProblem, TreeEdits, patch, tree_of};
 
 /// One change to one file, as the band proposes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,21 +156,19 @@ impl<'r> Overlay<'r> {
         for depth in 1..=parts.len() {
             let prefix = parts[..depth].join("/");
             let last = depth == parts.len();
+            // Files written below `prefix` by earlier edits make it a
+            // directory, whatever it was in the base.
+            let below = format!("{prefix}/");
+            let created_below = self
+                .changes
+                .range(below.clone()..)
+                .take_while(|(k, _)| k.starts_with(&below))
+                .any(|(_, v)| v.is_some());
             let entry = match self.changes.get(&prefix) {
-                Some(change) => *change,
-                None => {
-                    let below = format!("{prefix}/");
-                    let created_below = self
-                        .changes
-                        .range(below.clone()..)
-                        .take_while(|(k, _)| k.starts_with(&below))
-                        .any(|(_, v)| v.is_some());
-                    match self.base_entry(&prefix)? {
-                        Some(found) => Some(found),
-                        None if created_below => Some((Oid::ZERO_SHA1, MODE_TREE)),
-                        None => None,
-                    }
-                }
+                Some(Some(file)) => Some(*file),
+                _ if created_below => Some((Oid::ZERO_SHA1, MODE_TREE)),
+                Some(None) => None,
+                None => self.base_entry(&prefix)?,
             };
             let Some((oid, mode)) = entry else {
                 return Ok(Slot::Missing);
@@ -319,7 +317,7 @@ pub fn build_tree(
         overlay.changes.insert(path.to_string(), result);
     }
 
-    let mut update = git2::build::TreeUpdateBuilder::new();
+    let mut update = TreeEdits::default();
     let mut files = Vec::new();
     let mut changed = false;
     for (path, after) in &overlay.changes {
@@ -332,20 +330,11 @@ pub fn build_tree(
         }
         changed = true;
         match after {
-            Some((oid, mode)) => {
-                let file_mode = if *mode == MODE_EXEC {
-                    FileMode::BlobExecutable
-                } else {
-                    FileMode::Blob
-                };
-                update.upsert(path.as_str(), *oid, file_mode);
-            }
+            Some((oid, mode)) => update.upsert(path, *oid, *mode),
             // Removing a path the base never had (written then deleted by
             // the edits) would be an error in libgit2: skip it.
             None if before.is_none() => continue,
-            None => {
-                update.remove(path.as_str());
-            }
+            None => update.remove(path),
         }
         let old = match before {
             Some((oid, _)) => overlay.content(oid)?,
@@ -369,7 +358,7 @@ pub fn build_tree(
         });
     }
     let tree = if changed {
-        update.create_updated(repo, &overlay.base)?
+        update.apply(repo, &overlay.base)?
     } else {
         overlay.base.id()
     };

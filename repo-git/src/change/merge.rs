@@ -16,9 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use git2::{FileMode, IndexEntry, MergeOptions, Oid, Repository, Tree};
+use git2::{IndexEntry, MergeOptions, Oid, Repository, Tree};
 
-use super::{ChangeError, tree_of};
+use super::{ChangeError, TreeEdits, tree_of};
 
 /// Which sides hold a conflicted path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,21 +102,21 @@ pub fn merge(
     options.find_renames(true);
     let index = repo.merge_trees(&small_ancestor, &small_ours, &small_theirs, Some(&options))?;
     if !index.has_conflicts() {
-        let mut update = git2::build::TreeUpdateBuilder::new();
+        let mut update = TreeEdits::default();
         let mut merged = BTreeSet::new();
         for entry in index.iter() {
             let path = entry_path(&entry);
-            update.upsert(path.as_str(), entry.id, file_mode(entry.mode as i32));
+            update.upsert(&path, entry.id, entry.mode as i32);
             merged.insert(path);
         }
         for path in touched.difference(&merged) {
             if let Ok(entry) = our_tree.get_path(Path::new(path))
                 && entry.kind() != Some(git2::ObjectType::Tree)
             {
-                update.remove(path.as_str());
+                update.remove(path);
             }
         }
-        let tree = update.create_updated(repo, &our_tree)?;
+        let tree = update.apply(repo, &our_tree)?;
         return Ok(MergeOutcome::Clean { tree });
     }
     // libgit2 groups a conflict's stages by path, so a file renamed on
@@ -287,27 +287,16 @@ fn disjoint_merge(
     if their_changes.keys().any(|p| overlaps(&our_changes, p)) {
         return Ok(None);
     }
-    let mut update = git2::build::TreeUpdateBuilder::new();
+    let mut update = TreeEdits::default();
     for (path, entry) in &their_changes {
         match entry {
             Some((oid, mode)) => {
-                update.upsert(path.as_str(), *oid, file_mode(*mode));
+                update.upsert(path, *oid, *mode);
             }
-            None => {
-                update.remove(path.as_str());
-            }
+            None => update.remove(path),
         }
     }
-    Ok(Some(update.create_updated(repo, ours)?))
-}
-
-fn file_mode(mode: i32) -> FileMode {
-    match mode {
-        0o100755 => FileMode::BlobExecutable,
-        0o120000 => FileMode::Link,
-        0o160000 => FileMode::Commit,
-        _ => FileMode::Blob,
-    }
+    Ok(Some(update.apply(repo, ours)?))
 }
 
 /// A tree holding only the non-directory entries of `tree` at `paths`.
@@ -317,15 +306,15 @@ fn restrict<'r>(
     paths: &BTreeSet<String>,
     empty: &Tree<'_>,
 ) -> Result<Tree<'r>, ChangeError> {
-    let mut update = git2::build::TreeUpdateBuilder::new();
+    let mut update = TreeEdits::default();
     for path in paths {
         if let Ok(entry) = tree.get_path(Path::new(path))
             && entry.kind() != Some(git2::ObjectType::Tree)
         {
-            update.upsert(path.as_str(), entry.id(), file_mode(entry.filemode()));
+            update.upsert(path, entry.id(), entry.filemode());
         }
     }
-    Ok(repo.find_tree(update.create_updated(repo, empty)?)?)
+    Ok(repo.find_tree(update.apply(repo, empty)?)?)
 }
 
 /// The renames `from` → `to` (old path → new path), by libgit2's rename
