@@ -12,6 +12,13 @@
 //! path. Otherwise libgit2 merges trees restricted to the paths either side
 //! changed (the only ones whose result can differ, and the only possible
 //! rename sources and targets), and its result is laid over our tree.
+//!
+//! Known differences from `git merge` (ort), both libgit2's: no
+//! directory-rename detection (a file added in a directory the other side
+//! renamed wholesale stays where it was added, where git would report a
+//! conflict), and rename similarity is scored differently, so a rename
+//! close to the 50% threshold may be seen by one and not the other.
+//! Checked against `git merge-tree --write-tree` in `tests/oracle.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
