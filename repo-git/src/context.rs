@@ -533,22 +533,35 @@ fn scan_all(
         return scan(repo, files, 0, matcher, recent);
     }
     let chunk = files.len().div_ceil(threads);
-    let path = repo.path();
+    // The other threads' handles are opened here, so that a repository
+    // that cannot be reopened by path (an in-memory one, say) is simply
+    // searched on this thread.
+    let mut others = Vec::with_capacity(threads - 1);
+    for _ in 1..threads {
+        match Repository::open(repo.path()) {
+            Ok(own) => others.push(own),
+            Err(_) => return scan(repo, files, 0, matcher, recent),
+        }
+    }
+    let mut chunks = files.chunks(chunk).enumerate();
     let parts: Vec<Result<Scan, ContextError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, part)| {
-                scope.spawn(move || {
-                    let own = Repository::open(path)?;
-                    scan(&own, part, i * chunk, matcher, recent)
-                })
+        let first = chunks.next();
+        let handles: Vec<_> = chunks
+            .zip(others)
+            .map(|((i, part), own)| {
+                scope.spawn(move || scan(&own, part, i * chunk, matcher, recent))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(ContextError::SearchPanicked)))
-            .collect()
+        let mut parts = vec![first.map_or_else(
+            || Ok(Scan::default()),
+            |(_, part)| scan(repo, part, 0, matcher, recent),
+        )];
+        parts.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(ContextError::SearchPanicked))),
+        );
+        parts
     });
     let mut all = Scan {
         document_frequency: vec![0; matcher.terms().len()],
