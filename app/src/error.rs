@@ -152,7 +152,9 @@ mod from_domain {
                     field: "url".into(),
                     message: e.to_string(),
                 },
-                RepoError::BaseBranchGone(_) => Self::Conflict(e.to_string()),
+                RepoError::BaseBranchGone(_) | RepoError::ProposalRefused(_) => {
+                    Self::Conflict(e.to_string())
+                }
                 RepoError::Unexpected(cause) => internal(cause.as_ref()),
             }
         }

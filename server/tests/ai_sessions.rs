@@ -64,6 +64,7 @@ fn session(f: &Fixture) -> AiSession {
         resumed_at: None,
         retry_of: None,
         code: None,
+        change: None,
         started_at: Utc::now(),
         completed_at: None,
     }

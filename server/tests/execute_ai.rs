@@ -30,7 +30,12 @@ async fn messages(
 ) -> Json<Value> {
     seen.lock().unwrap().push(body.clone());
     let system = body["system"].as_str().unwrap_or_default().to_owned();
-    let text = if system.contains("You are the coder") {
+    // A task titled with "[bad-diff]" gets a diff whose context is not in
+    // the file: it cannot apply.
+    let bad_diff = body["messages"].to_string().contains("[bad-diff]");
+    let text = if system.contains("You are the coder") && bad_diff {
+        "```diff\n--- a/src/login.rs\n+++ b/src/login.rs\n@@ -1 +1 @@\n-fn not_in_the_file() {}\n+fn replaced() {}\n```\nConfidence: 1.0"
+    } else if system.contains("You are the coder") {
         "```rust src/login.rs\npub fn login(email: &str) -> bool { !email.is_empty() }\n```\nConfidence: 1.0"
     } else if system.contains("You are the reviewer") {
         "Verdict: approve\nIssues:\n- none\nConfidence: 1.0"
@@ -469,12 +474,70 @@ backends!(
         let prompt = coder["messages"][0]["content"].to_string();
         assert!(prompt.contains("login_form_marker"), "{prompt}");
         assert!(!prompt.contains("uncommitted_edit"));
-        assert!(prompt.contains("<repository branch=\\\"main\\\""), "{prompt}");
-        assert!(prompt.contains("docs/history.md"), "the map lists every file");
-        // The work tree is as the user left it.
+        assert!(
+            prompt.contains("<repository branch=\\\"main\\\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("docs/history.md"),
+            "the map lists every file"
+        );
+        // The coder's file became a commit on the task branch, on the base.
+        let change = &view["session"]["change"];
+        assert_eq!(change["outcome"], "proposed", "{view}");
+        let branch = change["branch"].as_str().unwrap();
+        assert!(branch.starts_with("exiton/login-form-"), "{branch}");
+        let commit = change["commit"].as_str().unwrap();
+        assert_eq!(common::git(&dir, &["rev-parse", branch]), commit);
+        assert_eq!(
+            common::git(&dir, &["rev-parse", &format!("{commit}^")]),
+            base
+        );
+        assert_eq!(
+            common::git(&dir, &["show", &format!("{commit}:src/login.rs")]),
+            "pub fn login(email: &str) -> bool { !email.is_empty() }"
+        );
+        assert_eq!(change["files"][0]["path"], "src/login.rs");
+        assert_eq!(change["files"][0]["change"], "modified");
+        assert!(
+            common::git(&dir, &["log", "-1", "--format=%B", commit])
+                .contains(&format!("Exiton-Session: {session}"))
+        );
+        // Nothing else moved: the base branch, HEAD, and the work tree as
+        // the user left it.
+        assert_eq!(common::git(&dir, &["rev-parse", "main"]), base);
+        assert_eq!(
+            common::git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]),
+            "main"
+        );
         assert_eq!(
             std::fs::read_to_string(dir.join("src/login.rs")).unwrap(),
             "pub fn uncommitted_edit() {}\n"
+        );
+
+        // A diff that does not apply stops at the gate, saying why.
+        let bad = c
+            .create_task(&project, "Login form [bad-diff]", "Email and password")
+            .await;
+        let r = c
+            .post(
+                &format!("/api/v1/tasks/{}/execute-ai", bad["id"].as_str().unwrap()),
+                execute_body(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let refused = settled(&mut c, r.body["session_id"].as_str().unwrap()).await;
+        assert_eq!(refused["session"]["status"], "awaiting_review", "{refused}");
+        assert_eq!(refused["session"]["change"]["outcome"], "refused");
+        let why = refused["session"]["change"]["why"].as_str().unwrap();
+        assert!(why.contains("src/login.rs"), "{why}");
+        let reasons = refused["reviews"][0]["reasons"].to_string();
+        assert!(reasons.contains("proposal_refused"), "{refused}");
+        let branches = common::git(&dir, &["branch", "--list", "exiton/*"]);
+        assert_eq!(
+            branches.lines().count(),
+            1,
+            "no branch for a refused proposal: {branches}"
         );
     }
 );

@@ -868,6 +868,7 @@ matrix!(
             resumed_at: None,
             retry_of: None,
             code: None,
+            change: None,
             started_at: Utc::now(),
             completed_at: None,
         };

@@ -345,6 +345,7 @@ async fn two_instances_move_each_card_to_done_once() {
                 resumed_at: None,
                 retry_of: None,
                 code: None,
+                change: None,
                 started_at: chrono::Utc::now(),
                 completed_at: None,
             };

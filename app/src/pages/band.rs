@@ -180,6 +180,7 @@ pub(crate) fn reason_text(reason: ReviewReason) -> &'static str {
         ReviewReason::CriticalOperation => "a critical operation",
         ReviewReason::BudgetExhausted => "the task's token reservation ran out",
         ReviewReason::SynthesisFailed => "the conductor could not synthesise",
+        ReviewReason::ProposalRefused => "the proposed change does not apply to the repository",
     }
 }
 
@@ -210,6 +211,7 @@ fn SessionView(d: SessionDetail) -> impl IntoView {
         {failure.map(|f| view! { <p class="mt-4 rounded-md border border-rose-400/30 bg-rose-500/10 px-3 py-2 text-sm text-rose-200" role="alert" data-testid="session-failure">{f}</p> })}
         {d.reviews.into_iter().map(|r| view! { <ReviewNote r /> }).collect_view()}
         {s.code.clone().map(|code| view! { <CodeShown code /> })}
+        {s.change.clone().map(|change| view! { <ChangeMade change /> })}
         <section class="card mt-4 p-4 text-sm" data-testid="session-budget">
             <span>"This session used "<strong data-testid="session-tokens">{thousands(s.total_tokens_used)}</strong>" tokens. "</span>
             <span class="text-slate-400">
@@ -250,6 +252,44 @@ fn CodeShown(code: domain::repos::CodeProvenance) -> impl IntoView {
                 }).collect_view()}
             </ul>
         </details>
+    }
+}
+
+/// The coder's proposal as a commit on the task branch, or why it could
+/// not be one.
+#[component]
+fn ChangeMade(change: domain::repos::SessionChange) -> impl IntoView {
+    use domain::repos::SessionChange;
+    match change {
+        SessionChange::Proposed(made) => {
+            let short: String = made.commit.chars().take(8).collect();
+            view! {
+                <section class="card mt-4 p-4 text-sm" data-testid="change-proposed">
+                    <p>
+                        "Proposed as "<span class="font-mono" data-testid="change-commit">{short}</span>
+                        " on "<span class="font-mono" data-testid="change-branch">{made.branch.clone()}</span>
+                        " (your branches and files are untouched)"
+                    </p>
+                    <ul class="mt-2 space-y-1">
+                        {made.files.into_iter().map(|f| view! {
+                            <li data-testid="change-file">
+                                <span class="font-mono">{f.path}</span>" "
+                                <span class="text-slate-400">{f.change}</span>" "
+                                <span class="text-emerald-300">{format!("+{}", f.additions)}</span>" "
+                                <span class="text-rose-300">{format!("−{}", f.deletions)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+            }
+            .into_any()
+        }
+        SessionChange::Refused { why } => view! {
+            <p class="mt-4 rounded-md border border-amber-400/30 bg-amber-500/10 px-3 py-2 text-sm text-amber-200" role="status" data-testid="change-refused">
+                "The proposed change does not apply to the repository: "{why}
+            </p>
+        }
+        .into_any(),
     }
 }
 

@@ -23,6 +23,10 @@ pub enum RepoError {
     /// The clone failed, with git's reason (never the credentials).
     #[error("the clone failed: {0}")]
     CloneFailed(String),
+    /// The coder's proposal cannot become a commit (a failing hunk, a path
+    /// outside the repository, a binary or huge file...).
+    #[error("the proposal does not apply: {0}")]
+    ProposalRefused(String),
     /// The base branch is gone from the repository.
     #[error("the repository has no branch {0} any more: link it again with another base branch")]
     BaseBranchGone(String),

@@ -9,8 +9,9 @@ mod service;
 
 pub use error::RepoError;
 pub use model::{
-    CloneUrl, CodeContext, CodeProvenance, ContextAsk, Credentials, LinkRequest, MapEntry,
-    PushPolicy, RepoKind, RepoLink, RepoStatus, ShownFile, ShownRef, inside_roots,
+    ChangeRequest, ChangedFile, CloneUrl, CodeContext, CodeProvenance, ContextAsk, Credentials,
+    LinkRequest, MapEntry, ProposedChange, ProposedEdit, PushPolicy, RepoKind, RepoLink,
+    RepoStatus, SessionChange, ShownFile, ShownRef, inside_roots,
 };
 pub use ports::{GitHost, GitHostError, RepoLinkStore, SecretBox, StoredLink};
 pub use service::{RepoSettings, RepositoryService};

@@ -198,6 +198,80 @@ pub struct ShownRef {
     pub why: Vec<String>,
 }
 
+/// One edit of a proposal: a whole file, a unified diff of one file (as
+/// the coder wrote it), or a deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProposedEdit {
+    Write { path: String, content: String },
+    Patch { path: String, diff: String },
+    Delete { path: String },
+}
+
+impl ProposedEdit {
+    /// The edits the coder's answer makes: its whole files, then its diffs.
+    /// A file cut off mid-way is left out (the answer's parse already
+    /// warns about it, and half a file must never be committed).
+    pub fn from_coder(output: &crate::band::CoderOutput) -> Vec<Self> {
+        let files = output
+            .files
+            .iter()
+            .filter(|f| !f.truncated)
+            .map(|f| Self::Write {
+                path: f.path.clone(),
+                content: f.content.clone(),
+            });
+        let patches = output.patches.iter().map(|p| Self::Patch {
+            path: p.path.clone(),
+            diff: p.raw.clone(),
+        });
+        files.chain(patches).collect()
+    }
+}
+
+/// A proposal to turn into a commit on a task branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRequest {
+    /// The session's base commit: the change builds on it.
+    pub base_commit: String,
+    /// The task's title and the session's short id, which name the task
+    /// branch (`exiton/<task-slug>-<short id>`).
+    pub task_title: String,
+    pub short_id: String,
+    pub message: String,
+    pub edits: Vec<ProposedEdit>,
+}
+
+/// How a proposal changed one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedFile {
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub change: String,
+    pub additions: u32,
+    pub deletions: u32,
+}
+
+/// A proposal made into a commit on its task branch (nothing else moved:
+/// no work tree, no base branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedChange {
+    pub branch: String,
+    pub commit: String,
+    pub base_commit: String,
+    pub files: Vec<ChangedFile>,
+}
+
+/// What became of a session's proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SessionChange {
+    /// A commit on the task branch.
+    Proposed(ProposedChange),
+    /// Why it could not be built (the gate's reason, shown to the human).
+    Refused { why: String },
+}
+
 /// User name and secret for a clone over https. `Debug` never shows the
 /// secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

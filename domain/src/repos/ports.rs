@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{CodeContext, ContextAsk, Credentials, RepoError, RepoLink, RepoStatus};
+use super::{
+    ChangeRequest, CodeContext, ContextAsk, Credentials, ProposedChange, RepoError, RepoLink,
+    RepoStatus,
+};
 use crate::BoxError;
 use crate::events::EventEnvelope;
 
@@ -23,6 +26,10 @@ pub enum GitHostError {
     InvalidBranch,
     #[error("{0}")]
     CloneFailed(String),
+    /// A proposal that cannot become a commit, with why (which path, which
+    /// hunk).
+    #[error("{0}")]
+    Refused(String),
     #[error("unexpected git error")]
     Unexpected(#[source] BoxError),
 }
@@ -71,6 +78,18 @@ pub trait GitHost: Send + Sync {
     /// # Errors
     /// `NotARepository`; `Unexpected`.
     async fn status(&self, path: &Path, base_branch: &str) -> Result<RepoStatus, GitHostError>;
+
+    /// Builds `change` into a commit on its task branch, in memory: no
+    /// work tree is touched and no other branch moves.
+    ///
+    /// # Errors
+    /// `Refused` naming the path and the reason; `NotARepository`;
+    /// `Unexpected`.
+    async fn propose(
+        &self,
+        path: &Path,
+        change: &ChangeRequest,
+    ) -> Result<ProposedChange, GitHostError>;
 
     /// What to show the band of the repository at `path` at `commit`
     /// (`base_branch` left empty for the caller to fill in).

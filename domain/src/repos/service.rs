@@ -7,8 +7,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
-    CloneUrl, CodeContext, ContextAsk, Credentials, GitHost, GitHostError, LinkRequest, PushPolicy, RepoError, RepoKind,
-    RepoLink, RepoLinkStore, RepoStatus, SecretBox, StoredLink, inside_roots,
+    ChangeRequest, CloneUrl, CodeContext, ContextAsk, Credentials, GitHost, GitHostError,
+    LinkRequest, ProposedChange, PushPolicy, RepoError, RepoKind, RepoLink, RepoLinkStore,
+    RepoStatus, SecretBox, StoredLink, inside_roots,
 };
 use crate::InvalidField;
 use crate::events::{AggregateType, DomainEvent, EventEnvelope};
@@ -251,6 +252,33 @@ impl RepositoryService {
         Ok(Some(context))
     }
 
+    /// Builds the coder's proposal into a commit on its task branch in the
+    /// project's repository.
+    ///
+    /// # Errors
+    /// `NotLinked`, `ProposalRefused` with the reason, `ProjectNotFound`
+    /// or `Unexpected`.
+    pub async fn propose(
+        &self,
+        owner_id: Uuid,
+        project_id: Uuid,
+        change: &ChangeRequest,
+    ) -> Result<ProposedChange, RepoError> {
+        self.project(owner_id, project_id).await?;
+        let stored = self
+            .links
+            .find(project_id)
+            .await?
+            .ok_or(RepoError::NotLinked)?;
+        self.git
+            .propose(Path::new(&stored.link.path), change)
+            .await
+            .map_err(|e| match e {
+                GitHostError::Refused(why) => RepoError::ProposalRefused(why),
+                other => at("path", other),
+            })
+    }
+
     /// The credentials stored for the project's clone, if any.
     ///
     /// # Errors
@@ -375,6 +403,7 @@ fn at(field: &'static str, e: GitHostError) -> RepoError {
             InvalidField::new("base_branch", "is not a valid branch name").into()
         }
         GitHostError::CloneFailed(why) => RepoError::CloneFailed(why),
+        GitHostError::Refused(why) => RepoError::ProposalRefused(why),
         GitHostError::Unexpected(e) => RepoError::Unexpected(e),
     }
 }

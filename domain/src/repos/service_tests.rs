@@ -107,6 +107,23 @@ impl GitHost for FakeGit {
         })
     }
 
+    async fn propose(
+        &self,
+        path: &Path,
+        change: &ChangeRequest,
+    ) -> Result<ProposedChange, GitHostError> {
+        self.open(path).await?;
+        if change.edits.is_empty() {
+            return Err(GitHostError::Refused("nothing to change".into()));
+        }
+        Ok(ProposedChange {
+            branch: format!("exiton/{}-{}", change.task_title, change.short_id),
+            commit: "c".repeat(40),
+            base_commit: change.base_commit.clone(),
+            files: vec![],
+        })
+    }
+
     async fn status(&self, path: &Path, base_branch: &str) -> Result<RepoStatus, GitHostError> {
         self.open(path).await?;
         Ok(RepoStatus {
@@ -517,4 +534,58 @@ async fn the_context_is_taken_at_the_base_branch_tip_and_none_without_a_link() {
         rig.repos.context(Uuid::new_v4(), rig.project, &ask).await,
         Err(RepoError::ProjectNotFound)
     ));
+}
+
+#[tokio::test]
+async fn a_proposal_goes_to_the_linked_repository_or_says_why_not() {
+    let rig = rig(&["/srv/repos"]).await;
+    let change = ChangeRequest {
+        base_commit: "0".repeat(40),
+        task_title: "login".into(),
+        short_id: "1234abcd".into(),
+        message: "Login form".into(),
+        edits: vec![ProposedEdit::Write {
+            path: "src/login.rs".into(),
+            content: "pub fn login() {}\n".into(),
+        }],
+    };
+    assert!(matches!(
+        rig.repos.propose(rig.owner, rig.project, &change).await,
+        Err(RepoError::NotLinked)
+    ));
+    rig.repos
+        .link(rig.owner, rig.project, local("/srv/repos/app"))
+        .await
+        .unwrap();
+    let made = rig
+        .repos
+        .propose(rig.owner, rig.project, &change)
+        .await
+        .unwrap();
+    assert_eq!(made.branch, "exiton/login-1234abcd");
+    let empty = ChangeRequest {
+        edits: vec![],
+        ..change
+    };
+    assert!(matches!(
+        rig.repos.propose(rig.owner, rig.project, &empty).await,
+        Err(RepoError::ProposalRefused(_))
+    ));
+}
+
+#[test]
+fn a_coder_answer_becomes_edits_but_never_a_cut_off_file() {
+    let output = crate::band::CoderOutput::parse(
+        "```rust src/a.rs\nfn a() {}\n```\n```diff\n--- a/src/b.rs\n+++ b/src/b.rs\n@@ -1 +1 @@\n-old\n+new\n```\n```rust src/c.rs\nfn c(",
+    );
+    let edits = ProposedEdit::from_coder(&output);
+    let paths: Vec<&str> = edits
+        .iter()
+        .map(|e| match e {
+            ProposedEdit::Write { path, .. }
+            | ProposedEdit::Patch { path, .. }
+            | ProposedEdit::Delete { path } => path.as_str(),
+        })
+        .collect();
+    assert_eq!(paths, ["src/a.rs", "src/b.rs"]);
 }

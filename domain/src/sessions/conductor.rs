@@ -329,7 +329,10 @@ impl Conductor {
         let code = self
             .code_context(user_id, &context, &intent, budget.max_session_tokens)
             .await?;
-        let code_text = code.as_ref().map(super::prompts::code_block).unwrap_or_default();
+        let code_text = code
+            .as_ref()
+            .map(super::prompts::code_block)
+            .unwrap_or_default();
         let plan = TokenPlan::fit(
             &context.prompt(&intent, &feedback, &code_text),
             budget.max_session_tokens,
@@ -355,6 +358,7 @@ impl Conductor {
             resumed_at: None,
             retry_of,
             code: code.as_ref().map(crate::repos::CodeContext::provenance),
+            change: None,
             started_at: now,
             completed_at: None,
         };

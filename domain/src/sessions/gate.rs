@@ -26,6 +26,10 @@ pub enum ReviewReason {
     BudgetExhausted,
     /// The conductor could not synthesise the band's outputs.
     SynthesisFailed,
+    /// The coder's proposal could not become a commit on the repository
+    /// (a failing hunk, a path outside it, a binary or huge file): the
+    /// session says which and why.
+    ProposalRefused,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ mod plan;
 mod play;
 mod ports;
 pub mod prompts;
+mod proposal;
 mod runner;
 mod scoring;
 

@@ -209,6 +209,10 @@ pub struct AiSession {
     /// which files of it the band was shown (none: no repository linked).
     #[serde(default)]
     pub code: Option<crate::repos::CodeProvenance>,
+    /// The coder's proposal as a commit on the task branch, or why it
+    /// could not be one.
+    #[serde(default)]
+    pub change: Option<crate::repos::SessionChange>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }

@@ -27,6 +27,7 @@ use crate::band::{
 };
 use crate::budgets::BudgetError;
 use crate::events::{DomainEvent, EventEnvelope};
+use crate::repos::SessionChange;
 
 /// One agent's call, before scoring.
 struct AgentRun {
@@ -179,6 +180,9 @@ impl Conductor {
         };
         let (([coder, reviewer], [coded, review]), (designer, designed)) =
             join(coder_then_reviewer, designer).await;
+        // The proposal is built from the coder's answer as parsed for its
+        // score; on a repository it becomes a commit on the task branch.
+        let coder_output = coded.as_ref().and_then(|s| s.coder_output.clone());
         let runs = [coder, reviewer, designer];
         let scores = [coded, review, designed];
         let mut assessments = Vec::new();
@@ -221,6 +225,8 @@ impl Conductor {
                 .await;
         }
 
+        let change = self.propose(job, coder_output.as_ref()).await?;
+        let refused = matches!(change, Some(SessionChange::Refused { .. }));
         let budget_exhausted = runs.iter().any(|r| r.budget_exhausted);
         let decision = gate::decide(&assessments, job.threshold);
         let average = match &decision {
@@ -239,10 +245,24 @@ impl Conductor {
                 if budget_exhausted {
                     reasons.push(ReviewReason::BudgetExhausted);
                 }
+                if refused {
+                    reasons.push(ReviewReason::ProposalRefused);
+                }
                 hold(ReviewKind::Gate, reasons)
             }
-            GateDecision::Synthesize { .. } if budget_exhausted => {
-                hold(ReviewKind::Gate, vec![ReviewReason::BudgetExhausted])
+            GateDecision::Synthesize { .. } if budget_exhausted || refused => {
+                let reasons = [
+                    (budget_exhausted, ReviewReason::BudgetExhausted),
+                    (refused, ReviewReason::ProposalRefused),
+                ];
+                hold(
+                    ReviewKind::Gate,
+                    reasons
+                        .into_iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, r)| r)
+                        .collect(),
+                )
             }
             GateDecision::Synthesize { .. } => {
                 // The first round is stored while the conductor plays, so
@@ -282,7 +302,8 @@ impl Conductor {
                 }
             }
         };
-        self.finish(job, invocations, events, outcome).await
+        self.finish_with(job, invocations, events, outcome, change.as_ref())
+            .await
     }
 
     /// The conductor's synthesis of outputs a human approved at the gate
@@ -536,8 +557,21 @@ impl Conductor {
         &self,
         job: &SessionJob,
         invocations: Vec<AgentInvocation>,
+        events: Vec<EventEnvelope>,
+        outcome: Finish,
+    ) -> Result<SessionStatus, ConductorError> {
+        self.finish_with(job, invocations, events, outcome, None)
+            .await
+    }
+
+    /// [`Self::finish`], recording what became of the coder's proposal.
+    async fn finish_with(
+        &self,
+        job: &SessionJob,
+        invocations: Vec<AgentInvocation>,
         mut events: Vec<EventEnvelope>,
         outcome: Finish,
+        change: Option<&SessionChange>,
     ) -> Result<SessionStatus, ConductorError> {
         let now = Utc::now();
         let mut review = None;
@@ -611,6 +645,7 @@ impl Conductor {
             }),
             review: review.as_ref(),
             release: Some(job.reservation.id),
+            change,
             ..SessionStep::new(job.session.id, now, &events)
         };
         self.sessions.commit(step).await?;

@@ -35,6 +35,8 @@ pub struct SessionStep<'a> {
     pub review: Option<&'a ReviewRequest>,
     /// Close this reservation, returning what it still holds to the month.
     pub release: Option<Uuid>,
+    /// Record what became of the coder's proposal.
+    pub change: Option<&'a crate::repos::SessionChange>,
     pub at: DateTime<Utc>,
     pub events: &'a [EventEnvelope],
 }
@@ -49,6 +51,7 @@ impl<'a> SessionStep<'a> {
             status: None,
             review: None,
             release: None,
+            change: None,
             at,
             events,
         }

@@ -37,17 +37,26 @@ pub fn code_block(code: &crate::repos::CodeContext) -> String {
     );
     for entry in &code.map {
         match &entry.language {
-            Some(language) => out.push_str(&format!("{} ({} bytes, {language})\n", entry.path, entry.bytes)),
+            Some(language) => out.push_str(&format!(
+                "{} ({} bytes, {language})\n",
+                entry.path, entry.bytes
+            )),
             None => out.push_str(&format!("{} ({} bytes)\n", entry.path, entry.bytes)),
         }
     }
     if code.map_truncated {
-        out.push_str(&format!("… and {} more files\n", code.total_files.saturating_sub(code.map.len())));
+        out.push_str(&format!(
+            "… and {} more files\n",
+            code.total_files.saturating_sub(code.map.len())
+        ));
     }
     out.push_str("</repository>\n");
     for file in &code.files {
         let part = if file.whole { "" } else { " excerpt=\"true\"" };
-        out.push_str(&format!("<file path=\"{}\"{part}>\n{}", file.path, file.content));
+        out.push_str(&format!(
+            "<file path=\"{}\"{part}>\n{}",
+            file.path, file.content
+        ));
         if !file.content.ends_with('\n') {
             out.push('\n');
         }
@@ -295,7 +304,11 @@ mod tests {
         assert!(block.contains("commit=\"0123456789ab\""), "{block}");
         assert!(block.contains("src/login.rs (17 bytes, Rust)"));
         assert!(block.contains("… and 39 more files"));
-        assert!(block.contains("<file path=\"src/login.rs\" excerpt=\"true\">\npub fn login() {}\n</file>"));
+        assert!(
+            block.contains(
+                "<file path=\"src/login.rs\" excerpt=\"true\">\npub fn login() {}\n</file>"
+            )
+        );
         let i = intent();
         let with = PromptContext {
             code: &block,

@@ -276,6 +276,9 @@ impl SessionRepository for Store {
             s.invocations.extend_from_slice(step.invocations);
             if let Some(session) = s.sessions.get_mut(&step.session_id) {
                 session.total_tokens_used += tokens;
+                if let Some(change) = step.change {
+                    session.change = Some(change.clone());
+                }
             }
             if let Some((reservation, used)) = step.charge {
                 s.settle(reservation, used).map_err(unexpected)?;

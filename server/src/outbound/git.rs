@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use domain::repos::{
-    CodeContext, ContextAsk, Credentials, GitHost, GitHostError, MapEntry, RepoStatus, ShownFile,
+    ChangeRequest, ChangedFile, CodeContext, ContextAsk, Credentials, GitHost, GitHostError,
+    MapEntry, ProposedChange, ProposedEdit, RepoStatus, ShownFile,
 };
-use repo_git::context;
 use repo_git::repo::{self, RepoError};
+use repo_git::{change, context};
 
 /// The git host of this server's file system.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,19 @@ fn host_error(e: RepoError) -> GitHostError {
         RepoError::InvalidBranch(_) | RepoError::NoSuchBranch(_) => GitHostError::InvalidBranch,
         RepoError::Clone(why) => GitHostError::CloneFailed(why),
         other => unexpected(other),
+    }
+}
+
+/// Who the band's commits are by.
+const BAND_NAME: &str = "EXITON band";
+const BAND_EMAIL: &str = "band@exiton.invalid";
+
+/// A change that cannot be built, as the gate's reason: what and where.
+/// libgit2's own failures stay unexpected.
+fn refused(e: change::ChangeError) -> GitHostError {
+    match e {
+        change::ChangeError::Git(e) => unexpected(e),
+        other => GitHostError::Refused(other.to_string()),
     }
 }
 
@@ -98,6 +112,61 @@ impl GitHost for LibGitHost {
         blocking(move || {
             let repo = repo::open(&path).map_err(host_error)?;
             Ok(repo::has_branch(&repo, &branch))
+        })
+        .await
+    }
+
+    async fn propose(
+        &self,
+        path: &Path,
+        request: &ChangeRequest,
+    ) -> Result<ProposedChange, GitHostError> {
+        let (path, request) = (path.to_owned(), request.clone());
+        blocking(move || {
+            let repo = repo::open(&path).map_err(host_error)?;
+            let base = repo_git::git2::Oid::from_str(&request.base_commit).map_err(unexpected)?;
+            let edits: Vec<change::Edit> = request
+                .edits
+                .iter()
+                .map(|e| match e {
+                    ProposedEdit::Write { path, content } => change::Edit::Write {
+                        path: path.clone(),
+                        content: content.clone().into_bytes(),
+                    },
+                    ProposedEdit::Patch { path, diff } => change::Edit::Patch {
+                        path: path.clone(),
+                        diff: diff.clone(),
+                    },
+                    ProposedEdit::Delete { path } => change::Edit::Delete { path: path.clone() },
+                })
+                .collect();
+            let built = change::build_tree(&repo, base, &edits, &change::Limits::default())
+                .map_err(refused)?;
+            let who = repo_git::git2::Signature::now(BAND_NAME, BAND_EMAIL).map_err(unexpected)?;
+            let branch = change::task_branch_name(&request.task_title, &request.short_id);
+            let commit =
+                change::commit_on_branch(&repo, &branch, base, built.tree, &request.message, &who)
+                    .map_err(refused)?;
+            Ok(ProposedChange {
+                branch,
+                commit: commit.to_string(),
+                base_commit: request.base_commit.clone(),
+                files: built
+                    .files
+                    .into_iter()
+                    .map(|f| ChangedFile {
+                        path: f.path,
+                        change: match f.change {
+                            change::FileChange::Added => "added",
+                            change::FileChange::Modified => "modified",
+                            change::FileChange::Deleted => "deleted",
+                        }
+                        .to_owned(),
+                        additions: u32::try_from(f.additions).unwrap_or(u32::MAX),
+                        deletions: u32::try_from(f.deletions).unwrap_or(u32::MAX),
+                    })
+                    .collect(),
+            })
         })
         .await
     }

@@ -217,6 +217,9 @@ impl From<RepoError> for ApiError {
                     e.to_string(),
                 )
             },
+            RepoError::ProposalRefused(_) => {
+                Self::new(StatusCode::CONFLICT, "proposal_refused", e.to_string())
+            }
             RepoError::BaseBranchGone(_) => {
                 Self::new(StatusCode::CONFLICT, "base_branch_gone", e.to_string())
             }

@@ -76,6 +76,9 @@ struct Metadata {
     /// The base commit and the files the band was shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     code: Option<domain::repos::CodeProvenance>,
+    /// The proposal's commit on its task branch, or why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    change: Option<domain::repos::SessionChange>,
 }
 
 pub(super) fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> SessionError {
@@ -119,6 +122,7 @@ pub(super) fn session_to_domain(m: sessions::Model) -> Result<AiSession, Session
         resumed_at: meta.resumed_at,
         retry_of: meta.retry_of,
         code: meta.code,
+        change: meta.change,
         started_at: from_db_time(m.started_at),
         completed_at: m.completed_at.map(from_db_time),
     })
@@ -290,6 +294,10 @@ fn step_batch(
         if let Some(failure) = m.failure {
             batch.push(&failure_write(backend, id, failure), 1);
         }
+        if let Some(change) = step.change {
+            let value = serde_json::to_value(change).map_err(unexpected)?;
+            batch.push(&json_write(backend, id, "change", &value), 1);
+        }
     } else if !invocations.is_empty() {
         let add_tokens = sessions::Entity::update_many()
             .col_expr(
@@ -362,6 +370,32 @@ fn failure_write(backend: DbBackend, id: Uuid, reason: &str) -> UpdateStatement 
         .into_query()
 }
 
+/// Sets the metadata key `key` to the JSON `value`.
+fn json_write(
+    backend: DbBackend,
+    id: Uuid,
+    key: &'static str,
+    value: &serde_json::Value,
+) -> UpdateStatement {
+    let text = value.to_string();
+    let patched: SimpleExpr = match backend {
+        DbBackend::Postgres => Expr::col(sessions::Column::Metadata).concat(
+            Func::cust(Alias::new("jsonb_build_object"))
+                .arg(Expr::val(key).cast_as(Alias::new("text")))
+                .arg(Expr::val(text).cast_as(Alias::new("jsonb"))),
+        ),
+        _ => Func::cust(Alias::new("json_set"))
+            .arg(Expr::col(sessions::Column::Metadata))
+            .arg(format!("$.{key}"))
+            .arg(Func::cust(Alias::new("json")).arg(text))
+            .into(),
+    };
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::Metadata, patched)
+        .filter(sessions::Column::Id.eq(id))
+        .into_query()
+}
+
 /// Why a session step's batch missed (and was rolled back): the session
 /// left `moved_from` or is gone — or, when it is where the step expected,
 /// the step's reservation was no longer open.
@@ -398,6 +432,7 @@ impl SessionRepository for SeaOrmSessionRepository {
             resumed_at: session.resumed_at,
             retry_of: session.retry_of,
             code: session.code.clone(),
+            change: session.change.clone(),
         })
         .map_err(unexpected)?;
         let row = sessions::ActiveModel {
