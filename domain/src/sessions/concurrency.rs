@@ -42,12 +42,14 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 
 /// Polls both futures until both are done.
 ///
-/// **Order contract** (the conductor's scheduling rests on it, and
-/// `join_polls_its_first_future_first_on_every_wake` holds it): on every
-/// wake, `a` is polled before `b`, and a finished one is never polled
-/// again. So whatever `a` does before its first `.await` that is pending —
-/// sending a request — happens before `b` starts, and `b` can step aside
-/// for `a` with one `yield_now`.
+/// **Order contract** (`join_polls_its_first_future_first_on_every_wake`
+/// holds it): on every wake, `a` is polled before `b`, and a finished one
+/// is never polled again. So whatever `a` does before its first pending
+/// `.await` happens before `b` starts. The conductor's run does not rely
+/// on it (see `play`): each of its scheduling devices starts with a wait —
+/// for a [`Signal`], then one `yield_now`, or for a short sleep — that
+/// holds whichever branch is polled first
+/// (`waiting_for_a_signal_then_yielding_lets_the_raisers_work_go_first`).
 pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (Box::pin(a), Box::pin(b));
     let (mut out_a, mut out_b) = (None, None);
@@ -96,8 +98,9 @@ pub async fn with_deadline<F: Future>(
     first_of(future, sleeper.sleep(limit)).await.ok()
 }
 
-/// A flag raised once, which futures can wait for: one branch of a
-/// [`join`] marks a point it has reached, another waits for it.
+/// A flag raised once, which futures — in this task or another — can wait
+/// for: one branch of a [`join`] marks a point it has reached, another
+/// waits for it; a run's halt and its end.
 #[derive(Debug, Default)]
 pub struct Signal {
     raised: AtomicBool,
@@ -156,6 +159,10 @@ mod tests {
     impl Sleeper for TokioSleeper {
         async fn sleep(&self, duration: Duration) {
             tokio::time::sleep(duration).await;
+        }
+
+        async fn yield_now(&self) {
+            tokio::task::yield_now().await;
         }
     }
 
@@ -281,6 +288,49 @@ mod tests {
         };
         join(yielding, other).await;
         assert_eq!(*order.lock().unwrap(), ["other", "after the yield"]);
+    }
+
+    /// The designer's pattern in the conductor's `play`: wait for a signal,
+    /// then yield once. Whichever branch `join` polls first, the waiter
+    /// goes on only after the raiser's turn and after a task woken in it (a
+    /// connection writing the request the raiser just handed over), on the
+    /// runtime the server uses (one worker here, as in the benchmark).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn waiting_for_a_signal_then_yielding_lets_the_raisers_work_go_first() {
+        for waiter_first in [true, false] {
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let played = {
+                let order = order.clone();
+                async move {
+                    let signal = Signal::default();
+                    let waiter = async {
+                        signal.raised().await;
+                        TokioSleeper.yield_now().await;
+                        order.lock().unwrap().push("waiter");
+                    };
+                    let raiser = async {
+                        // A turn later, as an answer arrives.
+                        tokio::task::yield_now().await;
+                        signal.raise();
+                        let written = order.clone();
+                        tokio::spawn(async move { written.lock().unwrap().push("written") });
+                        order.lock().unwrap().push("handed over");
+                    };
+                    if waiter_first {
+                        join(waiter, raiser).await;
+                    } else {
+                        join(raiser, waiter).await;
+                    }
+                }
+            };
+            // On the worker, as a run is played.
+            tokio::spawn(played).await.unwrap();
+            assert_eq!(
+                *order.lock().unwrap(),
+                ["handed over", "written", "waiter"],
+                "waiter polled first: {waiter_first}"
+            );
+        }
     }
 
     #[tokio::test]

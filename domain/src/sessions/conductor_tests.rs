@@ -686,3 +686,143 @@ async fn a_step_whose_status_moved_is_refused_whole() {
         SessionStatus::AwaitingReview
     );
 }
+
+/// Answers like [`Scripted::good`], but a request is *sent* only once a
+/// task of its own has run, as a pooled HTTP connection writes it from
+/// its connection task; the answer comes `LATENCY` after that.
+struct Wired {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    answers: Arc<Scripted>,
+}
+
+const LATENCY: Duration = Duration::from_millis(20);
+
+#[async_trait::async_trait]
+impl crate::band::AiProvider for Wired {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Claude
+    }
+
+    fn name(&self) -> &str {
+        "wired"
+    }
+
+    async fn complete(
+        &self,
+        request: &crate::band::AiRequest,
+    ) -> Result<crate::band::Completion, ProviderError> {
+        let role = crate::testing::band::role_of(request);
+        let log = self.log.clone();
+        let (answered, answer) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            log.lock().unwrap().push(format!("{} sent", role.as_str()));
+            tokio::time::sleep(LATENCY).await;
+            let _ = answered.send(());
+        });
+        answer.await.unwrap();
+        self.answers.complete(request).await
+    }
+
+    async fn stream(
+        &self,
+        request: &crate::band::AiRequest,
+        sink: &dyn crate::band::DeltaSink,
+    ) -> Result<crate::band::Completion, ProviderError> {
+        let completion = self.complete(request).await?;
+        sink.delta(&completion.content);
+        Ok(completion)
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn rate_limit_status(&self) -> crate::band::RateLimitStatus {
+        crate::band::RateLimitStatus::default()
+    }
+}
+
+/// The store, logging each step the run commits.
+struct Logged {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    inner: Arc<dyn crate::sessions::SessionRepository>,
+}
+
+#[async_trait::async_trait]
+impl crate::sessions::SessionRepository for Logged {
+    async fn create(
+        &self,
+        session: &AiSession,
+        events: &[crate::events::EventEnvelope],
+        running_limit: u32,
+    ) -> Result<(), crate::sessions::SessionError> {
+        self.inner.create(session, events, running_limit).await
+    }
+
+    async fn commit(
+        &self,
+        step: crate::sessions::SessionStep<'_>,
+    ) -> Result<(), crate::sessions::SessionError> {
+        let stored = format!("{} calls stored", step.invocations.len());
+        self.inner.commit(step).await?;
+        self.log.lock().unwrap().push(stored);
+        Ok(())
+    }
+
+    async fn find(
+        &self,
+        owner_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(AiSession, Vec<AgentInvocation>)>, crate::sessions::SessionError> {
+        self.inner.find(owner_id, id).await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<AiSession>, crate::sessions::SessionError> {
+        self.inner.unfinished().await
+    }
+}
+
+/// What the conductor's scheduling promises, on the runtime the server
+/// uses (tokio, multi-threaded; one worker, as in the benchmark): the
+/// first round is stored only once the synthesis request has been sent,
+/// so the store's work never holds that request back. The coder's and the
+/// designer's requests leave in whichever order the runtime writes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_synthesis_request_leaves_before_the_first_round_is_stored() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let wired = Arc::new(Wired {
+        log: log.clone(),
+        answers: Scripted::good(ProviderKind::Claude),
+    });
+    let mut rig = crate::testing::band::rig_of(vec![wired], Default::default()).await;
+    rig.conductor.sessions = Arc::new(Logged {
+        log: log.clone(),
+        inner: rig.conductor.sessions.clone(),
+    });
+    let started = rig
+        .conductor
+        .start(rig.user, rig.task, intent())
+        .await
+        .unwrap();
+    let conductor = rig.conductor.clone();
+    // On the worker, as the runner plays a job (the test's own thread is
+    // not one of the runtime's workers).
+    let status = tokio::spawn(async move { conductor.run(started.job).await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, SessionStatus::AwaitingReview);
+    let mut log = log.lock().unwrap().clone();
+    log[..2].sort();
+    assert_eq!(
+        log,
+        [
+            "coder sent",
+            "designer sent",
+            "reviewer sent",
+            "conductor sent",
+            "3 calls stored",
+            "1 calls stored",
+        ]
+    );
+}

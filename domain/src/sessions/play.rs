@@ -130,7 +130,11 @@ impl Conductor {
                 .map(|c| scoring::score(run.role, c, verdict, &[]))
         };
         // Each output is scored as soon as what it needs is in: the
-        // designer's while the reviewer is still at work.
+        // designer's while the reviewer is still at work. Which of the
+        // coder's and the designer's requests leaves first is left to the
+        // runtime: steering it made no measurable difference against
+        // vendors that take hundreds of milliseconds (BENCHMARKS.md,
+        // 2026-12-07).
         let reviewer_asked = Signal::default();
         let coder_then_reviewer = async {
             let coder = self
@@ -157,10 +161,6 @@ impl Conductor {
             ([coder, reviewer], [coded, review])
         };
         let designer = async {
-            // The coder's request goes out first: it heads the critical
-            // path, and building the designer's in the same turn of the
-            // runtime held it back.
-            self.sleeper.yield_now().await;
             let run = self
                 .call(
                     job,
@@ -170,9 +170,12 @@ impl Conductor {
                 )
                 .await;
             // The designer's answer often lands with the coder's: score it
-            // once the reviewer's request is on the wire, never before, so
+            // once the reviewer's request is on its way, never before, so
             // it does not hold up the critical path (coder → reviewer →
-            // synthesis).
+            // synthesis). This holds whichever branch `join` polls first:
+            // the signal is raised in the turn that hands the request over,
+            // and the yield lets the connection write it before the
+            // scoring starts.
             reviewer_asked.raised().await;
             self.sleeper.yield_now().await;
             let scored = score(&run, None);
@@ -271,8 +274,12 @@ impl Conductor {
                 // this machine (a local model server) must get the CPU to
                 // take the request, and the OS tends to queue it behind the
                 // thread that woke it, so SQLite work right after the send
-                // held the request back by its whole length (0.4 ms in the
-                // bench). A millisecond is nothing to a call of seconds.
+                // held the request back by its whole length. A millisecond
+                // is nothing to a call of seconds. The store begins with
+                // that wait, so this holds whichever branch `join` polls
+                // first: the call hands its request over in the same poll
+                // (`the_synthesis_request_leaves_before_the_first_round_is_stored`
+                // holds the outcome).
                 let stored = async {
                     self.sleeper.sleep(STORE_AFTER_SEND).await;
                     self.store(job, &invocations, &events).await?;
@@ -282,8 +289,6 @@ impl Conductor {
                 let outputs: Vec<(AgentRole, &str)> =
                     passed.iter().map(|(r, t)| (*r, t.as_str())).collect();
                 let prompt = prompts::synthesis_prompt(&ctx, &outputs);
-                // The call is polled first, so its request is on its way
-                // before the store starts.
                 let (synthesis, stored) =
                     join(self.call(job, pool, AgentRole::Conductor, prompt), stored).await;
                 stored?;

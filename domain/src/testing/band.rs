@@ -346,6 +346,15 @@ pub async fn rig(providers: Vec<Arc<Scripted>>) -> Rig {
 }
 
 pub async fn rig_with(providers: Vec<Arc<Scripted>>, preferences: AiPreferences) -> Rig {
+    let providers = providers
+        .into_iter()
+        .map(|p| p as Arc<dyn AiProvider>)
+        .collect();
+    rig_of(providers, preferences).await
+}
+
+/// As [`rig_with`], for providers of any kind.
+pub async fn rig_of(providers: Vec<Arc<dyn AiProvider>>, preferences: AiPreferences) -> Rig {
     let memory = Arc::new(Memory::default());
     let store = Store::new();
     let user = User {
@@ -391,14 +400,7 @@ pub async fn rig_with(providers: Vec<Arc<Scripted>>, preferences: AiPreferences)
         Arc::new(NoWait),
         Arc::new(|| 0.5),
     );
-    let band = Band::new(
-        providers
-            .into_iter()
-            .map(|p| p as Arc<dyn AiProvider>)
-            .collect(),
-        ModelLock::default(),
-        Arc::new(resilience),
-    );
+    let band = Band::new(providers, ModelLock::default(), Arc::new(resilience));
     let conductor = Conductor {
         sessions: store.clone(),
         reviews: store.clone(),
