@@ -95,11 +95,6 @@ pub enum ConductorError {
     Unexpected(#[source] BoxError),
 }
 
-/// The most file text a session's prompts carry.
-const CODE_BYTES_MAX: usize = 48 * 1024;
-/// The most entries of the repository's map a prompt lists.
-const CODE_MAP_ENTRIES: usize = 200;
-
 impl From<SessionError> for ConductorError {
     fn from(e: SessionError) -> Self {
         match e {
@@ -402,39 +397,6 @@ impl Conductor {
             session,
             estimated_completion_seconds,
         })
-    }
-
-    /// What the band is shown of the project's repository, if one is
-    /// linked: ranked against the task's words, within a twelfth of the
-    /// session's token limit (every prompt carries it), at most 48 KiB.
-    async fn code_context(
-        &self,
-        user_id: Uuid,
-        context: &JobContext,
-        intent: &Intent,
-        session_tokens: i64,
-    ) -> Result<Option<crate::repos::CodeContext>, ConductorError> {
-        let Some(repos) = &self.code else {
-            return Ok(None);
-        };
-        let ask = crate::repos::ContextAsk {
-            text: format!(
-                "{}\n{}\n{}",
-                context.task.title, context.task.description, intent.context
-            ),
-            budget_bytes: usize::try_from(session_tokens / 12)
-                .unwrap_or(0)
-                .min(CODE_BYTES_MAX),
-            map_cap: CODE_MAP_ENTRIES,
-        };
-        repos
-            .context(user_id, context.project.id, &ask)
-            .await
-            .map_err(|e| match e {
-                crate::repos::RepoError::Unexpected(e) => ConductorError::Unexpected(e),
-                crate::repos::RepoError::ProjectNotFound => ConductorError::TaskNotFound,
-                other => ConductorError::Repository(other.to_string()),
-            })
     }
 
     /// What a run of `task_id` needs to know: the task and its project

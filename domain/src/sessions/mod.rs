@@ -3,6 +3,7 @@
 //! changes are conditional ("from → to"), so two actors racing on one
 //! session — two tabs, a retry, a restart — cannot both move it.
 
+mod code;
 pub mod concurrency;
 mod conductor;
 #[cfg(test)]
@@ -19,7 +20,6 @@ mod plan;
 mod play;
 mod ports;
 pub mod prompts;
-mod proposal;
 mod runner;
 mod scoring;
 

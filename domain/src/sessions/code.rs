@@ -1,14 +1,56 @@
-//! The coder's proposal made real (issue 18): on a project with a linked
-//! repository, the files and diffs the coder proposed become a commit on
-//! the task's branch, built on the session's base commit without touching
-//! any work tree. A proposal that does not apply stops at the gate with
-//! the reason, never silently dropped.
+//! A session's code (issue 18). Before it starts, what the band is shown
+//! of the project's repository: its map and the files most relevant to the
+//! task, at the base branch's tip. Once the coder answers, the files and
+//! diffs it proposed become a commit on the task's branch, built on that
+//! base commit without touching any work tree; a proposal that does not
+//! apply stops at the gate with the reason, never silently dropped.
 
-use super::{AiSession, ConductorError, SessionJob};
+use uuid::Uuid;
+
+use super::conductor::JobContext;
+use super::{AiSession, ConductorError, Intent, SessionJob};
 use crate::band::CoderOutput;
 use crate::repos::{ChangeRequest, ProposedEdit, RepoError, SessionChange};
 
+/// The most file text a session's prompts carry.
+const CODE_BYTES_MAX: usize = 48 * 1024;
+/// The most entries of the repository's map a prompt lists.
+const CODE_MAP_ENTRIES: usize = 200;
+
 impl super::Conductor {
+    /// What the band is shown of the project's repository, if one is
+    /// linked: ranked against the task's words, within a twelfth of the
+    /// session's token limit (every prompt carries it), at most 48 KiB.
+    pub(super) async fn code_context(
+        &self,
+        user_id: Uuid,
+        context: &JobContext,
+        intent: &Intent,
+        session_tokens: i64,
+    ) -> Result<Option<crate::repos::CodeContext>, ConductorError> {
+        let Some(repos) = &self.code else {
+            return Ok(None);
+        };
+        let ask = crate::repos::ContextAsk {
+            text: format!(
+                "{}\n{}\n{}",
+                context.task.title, context.task.description, intent.context
+            ),
+            budget_bytes: usize::try_from(session_tokens / 12)
+                .unwrap_or(0)
+                .min(CODE_BYTES_MAX),
+            map_cap: CODE_MAP_ENTRIES,
+        };
+        repos
+            .context(user_id, context.project.id, &ask)
+            .await
+            .map_err(|e| match e {
+                crate::repos::RepoError::Unexpected(e) => ConductorError::Unexpected(e),
+                crate::repos::RepoError::ProjectNotFound => ConductorError::TaskNotFound,
+                other => ConductorError::Repository(other.to_string()),
+            })
+    }
+
     /// What becomes of the coder's `output` for `job`'s session: `None`
     /// when there is nothing to build (no repository, no proposed file).
     ///
