@@ -76,10 +76,12 @@ impl Stage {
     /// (its `updated_at` set to `now`), with the events that say what
     /// changed; `None` when nothing does.
     ///
-    /// An event older than the last one applied changes nothing: events
-    /// can arrive late and out of order (a retried delivery, another
-    /// instance's consumer), and a late "started" must not pull a card
-    /// back out of Review.
+    /// Events can arrive late and out of order (a retried delivery,
+    /// another instance's consumer). One older than the last applied
+    /// (`stale`) moves nothing and leaves the review flag alone — a late
+    /// "started" must not pull a card back out of Review — but still fills
+    /// in what is not known yet (who plays it, how sure the band was), so
+    /// the task ends the same whatever order its events came in.
     pub fn apply(
         self,
         session: &AiSession,
@@ -87,37 +89,43 @@ impl Stage {
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<(Task, Vec<DomainEvent>)> {
-        if task.progressed_at.is_some_and(|last| last > at) {
-            return None;
-        }
+        let stale = task.progressed_at.is_some_and(|last| last > at);
         let mut after = task.clone();
-        if let Some(column) = self.column()
+        if !stale
+            && let Some(column) = self.column()
             && !self.human_moved_since(session, task, at)
         {
             after.status = column;
         }
-        match self {
+        let waiting = match self {
             Self::Started => {
-                after.assigned_ai_agent = Some(session.conductor.as_str().to_owned());
-                after.human_review_required = false;
+                if !stale || after.assigned_ai_agent.is_none() {
+                    after.assigned_ai_agent = Some(session.conductor.as_str().to_owned());
+                }
+                false
             }
             Self::AwaitingReview { confidence } => {
                 after.ai_generated = true;
-                after.confidence_score = Some(confidence);
-                after.human_review_required = true;
+                if !stale || after.confidence_score.is_none() {
+                    after.confidence_score = Some(confidence);
+                }
+                true
             }
             Self::Completed => {
                 after.ai_generated = true;
-                after.human_review_required = false;
+                false
             }
-            Self::Resumed | Self::Stopped => after.human_review_required = false,
+            Self::Resumed | Self::Stopped => false,
+        };
+        if !stale {
+            after.human_review_required = waiting;
         }
         let changed = changed_fields(task, &after);
         let moved = after.status != task.status;
         if changed.is_empty() && !moved {
             return None;
         }
-        after.progressed_at = Some(at);
+        after.progressed_at = task.progressed_at.max(Some(at));
         after.updated_at = now;
         let mut events = Vec::new();
         if moved {

@@ -188,8 +188,17 @@ async fn events_handed_over_late_never_undo_newer_ones() {
     assert_eq!(
         moves(&rig),
         [(TaskStatus::Todo, TaskStatus::Review, true)],
-        "the late start changed nothing"
+        "the late start moved nothing"
     );
+    assert_eq!(
+        task.assigned_ai_agent.as_deref(),
+        Some("claude"),
+        "but filled in who plays it"
+    );
+    // Handed over again in order, nothing changes.
+    let before = rig.memory.events.lock().unwrap().len();
+    rig.react_progress().await;
+    assert_eq!(rig.memory.events.lock().unwrap().len(), before);
 }
 
 #[tokio::test]
