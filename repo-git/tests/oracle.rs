@@ -228,37 +228,6 @@ fn patches_apply_like_git_apply() {
     );
 }
 
-/// Prints what git and libgit2 make of one seed of the merge oracle:
-/// `SEED=67 cargo test -p repo-git --test oracle explain_seed -- --ignored
-/// --nocapture`.
-#[test]
-#[ignore]
-fn explain_seed() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
-    let s = Scratch::new(true);
-    let (base_c, ours_c, theirs_c) = merge_case(&s, seed);
-    let out = git_command(
-        s.path(),
-        &[
-            "merge-tree",
-            "--write-tree",
-            &ours_c.to_string(),
-            &theirs_c.to_string(),
-        ],
-    )
-    .output()
-    .unwrap();
-    eprintln!("git merge-tree:\n{}", String::from_utf8_lossy(&out.stdout));
-    for (side, to) in [("theirs", theirs_c), ("ours", ours_c)] {
-        let stat = s.git_ok(&["diff", "-M", "--stat", &base_c.to_string(), &to.to_string()]);
-        eprintln!("{side}:\n{stat}");
-    }
-    eprintln!(
-        "ours: {:#?}",
-        change::merge(&s.repo, base_c, ours_c, theirs_c).unwrap()
-    );
-}
-
 /// Hand-made merges where a file becomes a directory or the reverse,
 /// which the random generator never makes.
 #[test]
