@@ -480,22 +480,7 @@ backends!(
         );
         assert!(listed["runs"][0]["tokens_used"].as_i64().unwrap() > 0);
 
-        let r = c
-            .post(
-                &format!("/api/v1/ai/session/{session}/cancel"),
-                serde_json::json!({}),
-            )
-            .await;
-        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
-        assert_eq!(r.body["status"], "cancelled");
-        // The reviewer's HTTP request was dropped: the vendor saw the hang-up.
-        for _ in 0..200 {
-            if vendor.hung_up.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(vendor.hung_up.load(Ordering::SeqCst), 1);
+        cancel_and_see_the_hang_up(&mut c, &session, &vendor).await;
         let runs = c.get("/api/v1/ai/runs").await;
         assert_eq!(runs.body["runs"], serde_json::json!([]));
         // Again: the same answer.
@@ -593,23 +578,9 @@ backends!(
             "the other instance plays nothing"
         );
 
-        let r = d
-            .post(
-                &format!("/api/v1/ai/session/{session}/cancel"),
-                serde_json::json!({}),
-            )
-            .await;
-        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
-        assert_eq!(r.body["status"], "cancelled");
-        // The playing instance cut the held call: the vendor saw the
-        // hang-up (the reviewer's deadline is minutes away).
-        for _ in 0..500 {
-            if vendor.hung_up.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(vendor.hung_up.load(Ordering::SeqCst), 1);
+        // The playing instance cuts the held call (the reviewer's deadline
+        // is minutes away).
+        cancel_and_see_the_hang_up(&mut d, &session, &vendor).await;
         for _ in 0..500 {
             if c.get("/api/v1/ai/runs").await.body["runs"] == serde_json::json!([]) {
                 break;
@@ -631,6 +602,26 @@ backends!(
         follower.abort();
     }
 );
+
+/// Cancels `session` through `c` and waits for the held reviewer's HTTP
+/// request to be dropped: the vendor sees the hang-up.
+async fn cancel_and_see_the_hang_up(c: &mut common::Client, session: &str, vendor: &HoldingVendor) {
+    let r = c
+        .post(
+            &format!("/api/v1/ai/session/{session}/cancel"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "cancelled");
+    for _ in 0..500 {
+        if vendor.hung_up.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(vendor.hung_up.load(Ordering::SeqCst), 1);
+}
 
 /// Waits until the caller's one live run has its reviewer calling.
 async fn reviewer_calling(c: &mut common::Client) -> serde_json::Value {
