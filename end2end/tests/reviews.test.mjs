@@ -244,7 +244,13 @@ e2e('a rejection needs a reason, stops the session and is logged with it', async
   await page.waitForURL(`${BASE}/sessions/${sessionId}`);
   await eventually(async () => assert.equal(await sessionStatus(page), 'failed'));
   assert.match(await page.getByTestId('session-failure').textContent(), /we never delete accounts/);
-  assert.equal((await apiGetTask(context.request, task.id)).status, 'todo');
+  // The run had moved the card to Review (task progress); a rejection
+  // leaves it there for the human to move, and nothing waits any more.
+  await eventually(async () => {
+    const rejected = await apiGetTask(context.request, task.id);
+    assert.equal(rejected.status, 'review');
+    assert.equal(rejected.human_review_required, false);
+  });
 
   // The interventions log: the rejection with its reason, and the rates.
   await page.goto(`${BASE}/interventions`);
