@@ -233,9 +233,13 @@ pub fn current_branch(repo: &Repository) -> Option<String> {
     }
 }
 
-/// Whether `name` is a local branch of `repo`.
-pub fn has_branch(repo: &Repository, name: &str) -> bool {
-    repo.find_branch(name, BranchType::Local).is_ok()
+/// The commit local branch `name` points at; `None` when there is no such
+/// branch (or it has no commit yet).
+pub fn branch_tip(repo: &Repository, name: &str) -> Option<git2::Oid> {
+    repo.find_branch(name, BranchType::Local)
+        .ok()?
+        .get()
+        .target()
 }
 
 /// `HEAD`'s branch when it has no commit yet (`git init` before the first
@@ -378,7 +382,11 @@ mod tests {
         assert_eq!(st.behind, it.next().map(|n| n.parse().unwrap()));
         assert_eq!((st.ahead, st.behind), (Some(1), Some(2)));
         assert_eq!(st.upstream.as_deref(), Some("origin/main"));
-        assert!(!has_branch(&repo, "nope"));
+        assert!(branch_tip(&repo, "nope").is_none());
+        assert_eq!(
+            branch_tip(&repo, "main").map(|o| o.to_string()),
+            Some(git(&work, &["rev-parse", "main"]).trim().to_owned())
+        );
     }
 
     #[test]

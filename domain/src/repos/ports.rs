@@ -67,11 +67,12 @@ pub trait GitHost: Send + Sync {
         branch: Option<&str>,
     ) -> Result<Option<String>, GitHostError>;
 
-    /// Whether `branch` is a local branch of the repository at `path`.
+    /// The commit local branch `branch` of the repository at `path`
+    /// points at; `None` when there is no such branch.
     ///
     /// # Errors
     /// `NotARepository`; `Unexpected`.
-    async fn has_branch(&self, path: &Path, branch: &str) -> Result<bool, GitHostError>;
+    async fn branch_tip(&self, path: &Path, branch: &str) -> Result<Option<String>, GitHostError>;
 
     /// Where the repository at `path` stands against `base_branch`.
     ///

@@ -143,11 +143,12 @@ impl RepositoryService {
         let base_branch = base_branch
             .or(checked_out)
             .unwrap_or_else(|| "main".to_owned());
-        if !self
+        if self
             .git
-            .has_branch(&path, &base_branch)
+            .branch_tip(&path, &base_branch)
             .await
             .map_err(|e| at("path", e))?
+            .is_none()
         {
             return Err(InvalidField::new(
                 "base_branch",
@@ -239,9 +240,13 @@ impl RepositoryService {
             return Ok(None);
         };
         let link = stored.link;
-        let status = self.status_of(&link).await?;
-        let commit = status
-            .base_commit
+        // Only the base branch's tip: the work tree's status (a walk of
+        // every file) is not this session's business.
+        let commit = self
+            .git
+            .branch_tip(Path::new(&link.path), &link.base_branch)
+            .await
+            .map_err(|e| at("path", e))?
             .ok_or_else(|| RepoError::BaseBranchGone(link.base_branch.clone()))?;
         let mut context = self
             .git

@@ -70,10 +70,10 @@ impl GitHost for FakeGit {
             .insert(dest.to_owned(), vec![branch.clone()]);
         Ok(Some(branch))
     }
-    async fn has_branch(&self, path: &Path, branch: &str) -> Result<bool, GitHostError> {
+    async fn branch_tip(&self, path: &Path, branch: &str) -> Result<Option<String>, GitHostError> {
         let repos = self.repos.lock().unwrap();
         let branches = repos.get(path).ok_or(GitHostError::NotARepository)?;
-        Ok(branches.iter().any(|b| b == branch))
+        Ok(branches.iter().any(|b| b == branch).then(|| "0".repeat(40)))
     }
     async fn context(
         &self,

@@ -107,11 +107,11 @@ impl GitHost for LibGitHost {
         .await
     }
 
-    async fn has_branch(&self, path: &Path, branch: &str) -> Result<bool, GitHostError> {
+    async fn branch_tip(&self, path: &Path, branch: &str) -> Result<Option<String>, GitHostError> {
         let (path, branch) = (path.to_owned(), branch.to_owned());
         blocking(move || {
             let repo = repo::open(&path).map_err(host_error)?;
-            Ok(repo::has_branch(&repo, &branch))
+            Ok(repo::branch_tip(&repo, &branch).map(|o| o.to_string()))
         })
         .await
     }
